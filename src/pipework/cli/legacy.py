@@ -1,0 +1,287 @@
+"""The original pipework command line, parsed into the model. Pure: no I/O at all.
+
+Every form the shell script accepts, with its defaults::
+
+    pipework [--direct-phys] <hostif> [-i containerif] [-l localif] [-a 4|6] \\
+             <guest> <ip>/<prefix>[@gateway] [macaddr][@vlan]
+    pipework <hostif> [-i containerif] [-l localif] <guest> dhcp|dhcp:OPTS|udhcpc[-f][:OPTS]|
+             dhclient[-f][:OPTS]|dhcpcd[:OPTS] [macaddr][@vlan]
+    pipework mac:<hostif-mac> …             select the host interface by its MAC
+    pipework route|rule|tc <guest> <args…>  run `ip route|ip rule|tc` inside the guest
+    pipework dummy <guest> …                a dummy interface (the kernel must have it)
+    pipework --wait [-i containerif]        inside a container: wait for the interface
+
+``0/0`` attaches without an address; ``U:<string>`` as the MAC derives a stable one.
+pipework adds ``-v``, ``--create-bridge``, ``--mtu`` and, for ``--wait``, ``--timeout``.
+Options may come in any order between the host interface and the guest; ``--``
+ends the global options, so an interface named like an option or a verb still works.
+"""
+
+from __future__ import annotations
+
+from .._record import Record
+from ..errors import UsageError
+from ..inet import IPAddress, IPInterface, parse_address, parse_interface
+from ..mac import mac_from_string, parse_mac
+from ..model import Addressing, AttachSpec, DhcpRequest, GuestRef
+from ..names import check_ifname, parse_guest_ref
+
+PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
+DHCP_CLIENTS = ("dhcp", "udhcpc", "dhclient", "dhcpcd")
+_FOREGROUND_OK = ("dhcp", "udhcpc", "dhclient")  # dhcpcd has no -f mode in the original
+MAX_ARG = 4096
+
+USAGE = """\
+Usage:
+  pipework <hostinterface> [-i containerinterface] [-l localinterfacename] [-a 4|6]
+           <guest> <ipaddr>/<subnet>[@default_gateway] [macaddr][@vlan]
+  pipework <hostinterface> [-i containerinterface] [-l localinterfacename]
+           <guest> dhcp|udhcpc[-f]|dhclient[-f]|dhcpcd[:options] [macaddr][@vlan]
+  pipework mac:<hostinterface-mac> [-i containerinterface] <guest> <ipaddr>/<subnet>
+  pipework --direct-phys <hostinterface> [-i containerinterface] <guest> <ipaddr>/<subnet>
+  pipework route|rule|tc <guest> <arguments...>
+  pipework dummy <guest> <ipaddr>/<subnet>
+  pipework --wait [-i containerinterface] [--timeout SECONDS]
+
+<guest> is an LXC container, a Docker container (name or ID), a named network
+namespace, a path to a netns file, or a pid; a prefix (lxc:, docker:, netns:, pid:)
+skips the guessing. <macaddr> may be U:<string> for a MAC derived from the string.
+Options: -v print each kernel operation as an `ip` command; --create-bridge create
+<hostinterface> as a Linux bridge whatever its name; --mtu N set the MTU.
+"""
+
+
+class AttachCommand(Record):
+    __slots__ = ("spec", "verbose")
+    spec: AttachSpec
+    verbose: bool
+
+    def __init__(self, spec: AttachSpec, verbose: bool) -> None:
+        self._init(spec=spec, verbose=verbose)
+
+
+class PassthroughCommand(Record):
+    """``route``, ``rule`` or ``tc``: a host program run inside the guest's netns."""
+
+    __slots__ = ("args", "argv0", "guest", "tool", "verbose")
+    tool: str
+    argv0: tuple[str, ...]
+    guest: GuestRef
+    args: tuple[str, ...]
+    verbose: bool
+
+    def __init__(self, tool: str, guest: GuestRef, args: tuple[str, ...], verbose: bool) -> None:
+        self._init(tool=tool, argv0=PASSTHROUGH[tool], guest=guest, args=args, verbose=verbose)
+
+
+class WaitCommand(Record):
+    __slots__ = ("ifname", "timeout")
+    ifname: str
+    timeout: float | None
+
+    def __init__(self, ifname: str, timeout: float | None) -> None:
+        self._init(ifname=ifname, timeout=timeout)
+
+
+class HelpCommand(Record):
+    __slots__ = ()
+
+
+def _take_value(args: list[str], i: int, option: str) -> str:
+    if i + 1 >= len(args):
+        raise UsageError(f"option {option} needs a value")
+    return args[i + 1]
+
+
+def _parse_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"invalid --timeout {text!r}: expected seconds") from None
+    if not 0 < value <= 86400:  # also false for NaN
+        raise UsageError(f"invalid --timeout {text!r}: must be between 0 and 86400 seconds")
+    return value
+
+
+def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCommand | HelpCommand:
+    """Parse the original command line (without the program name)."""
+    for arg in argv:
+        if len(arg) > MAX_ARG:
+            raise UsageError(f"argument of {len(arg)} characters is too long (at most {MAX_ARG})")
+        if "\0" in arg:
+            raise UsageError("argument contains a NUL byte")
+    args = list(argv)
+    verbose = False
+    create_bridge = False
+    direct_phys = False
+    ended = False  # after "--" the next word is a host interface, whatever it looks like
+    # Global options before the host interface.
+    while args and args[0].startswith("-"):
+        opt = args.pop(0)
+        if opt in ("-h", "--help"):
+            return HelpCommand()
+        if opt in ("-v", "--verbose"):
+            verbose = True
+        elif opt == "--create-bridge":
+            create_bridge = True
+        elif opt == "--direct-phys":
+            direct_phys = True
+        elif opt == "--wait":
+            return _parse_wait(args)
+        elif opt == "--":
+            ended = True
+            break
+        else:
+            raise UsageError(f"unknown option {opt!r} (see pipework --help)")
+    if not args:
+        raise UsageError("missing arguments (see pipework --help)")
+    first = args.pop(0)
+    if first in PASSTHROUGH and not direct_phys and not ended:
+        if not args:
+            raise UsageError(f"pipework {first} needs a guest")
+        return PassthroughCommand(first, parse_guest_ref(args[0]), tuple(args[1:]), verbose)
+    return _parse_attach(first, args, verbose, create_bridge, direct_phys)
+
+
+def _parse_wait(args: list[str]) -> WaitCommand:
+    ifname = "eth1"
+    timeout = None
+    i = 0
+    while i < len(args):
+        opt = args[i]
+        if opt == "-i":
+            ifname = check_ifname(_take_value(args, i, opt), "container interface name")
+        elif opt == "--timeout":
+            timeout = _parse_timeout(_take_value(args, i, opt))
+        else:
+            raise UsageError(f"unexpected argument {opt!r} after --wait")
+        i += 2
+    return WaitCommand(ifname, timeout)
+
+
+def _parse_attach(
+    first: str, args: list[str], verbose: bool, create_bridge: bool, direct_phys: bool
+) -> AttachCommand:
+    host_if: str | None
+    host_mac = None
+    if first.startswith("mac:"):
+        host_mac = parse_mac(first[4:], "host interface MAC (mac:…)")
+        host_if = None
+    else:
+        host_if = check_ifname(first, "host interface name")
+    container_ifname = None
+    host_ifname = None
+    family = None
+    mtu = None
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if positional or not arg.startswith("-"):
+            positional.append(arg)
+            i += 1
+            continue
+        if arg == "-i":
+            container_ifname = check_ifname(_take_value(args, i, arg), "container interface name")
+        elif arg == "-l":
+            host_ifname = check_ifname(_take_value(args, i, arg), "local interface name (-l)")
+        elif arg == "-a":
+            value = _take_value(args, i, arg)
+            if value not in ("4", "6"):
+                raise UsageError(f"invalid address family -a {value!r}: must be 4 or 6")
+            family = int(value)
+        elif arg == "--mtu":
+            value = _take_value(args, i, arg)
+            if not value.isdigit() or not 68 <= int(value) <= 65535:
+                raise UsageError(f"invalid --mtu {value!r}: must be 68-65535")
+            mtu = int(value)
+        elif arg in ("-v", "--verbose"):
+            verbose = True
+            i += 1
+            continue
+        elif arg == "--create-bridge":
+            create_bridge = True
+            i += 1
+            continue
+        else:
+            raise UsageError(f"unknown option {arg!r} (see pipework --help)")
+        i += 2
+    if len(positional) < 2:
+        what = "a guest and an address" if not positional else "an address (or dhcp, or 0/0)"
+        raise UsageError(f"missing {what} (see pipework --help)")
+    if len(positional) > 3:
+        raise UsageError(f"unexpected argument {positional[3]!r} (see pipework --help)")
+    guest = parse_guest_ref(positional[0])
+    addressing = _parse_addressing(positional[1], family)
+    mac, vlan = _parse_mac_vlan(positional[2]) if len(positional) == 3 else (None, None)
+    spec = AttachSpec(
+        host_if,
+        guest,
+        addressing,
+        container_ifname=container_ifname or "eth1",
+        host_ifname=host_ifname,
+        host_mac=host_mac,
+        mac=mac,
+        vlan=vlan,
+        mtu=mtu,
+        create_bridge=create_bridge,
+        direct_phys=direct_phys,
+    )
+    return AttachCommand(spec, verbose)
+
+
+def parse_dhcp(text: str) -> DhcpRequest | None:
+    """``dhcp``, ``dhcp:OPTS``, ``udhcpc-f:OPTS``…; None when ``text`` is not a DHCP mode."""
+    mode, _colon, options = text.partition(":")
+    foreground = mode.endswith("-f")
+    client = mode[:-2] if foreground else mode
+    if client not in DHCP_CLIENTS:
+        return None
+    if foreground and client not in _FOREGROUND_OK:
+        raise UsageError(f"unknown DHCP mode {mode!r} ({client} has no -f form)")
+    return DhcpRequest(client, foreground, options)
+
+
+def _parse_addressing(text: str, family: int | None) -> Addressing:
+    if not text:
+        raise UsageError("empty address (use ADDR/PREFIX, dhcp, or 0/0)")
+    dhcp = parse_dhcp(text)
+    if dhcp is not None:
+        return Addressing(dhcp=dhcp)
+    addr_text, at, gw_text = text.partition("@")
+    if at and not gw_text:
+        raise UsageError(f"empty gateway after '@' in {text!r}")
+    addresses: tuple[IPInterface, ...] = ()
+    if addr_text != "0/0":
+        addresses = (parse_interface(addr_text),)
+        if family is not None and addresses[0].family != family:
+            raise UsageError(
+                f"-a {family} given, but {addr_text} is an IPv{addresses[0].family} address"
+            )
+    gateways: tuple[IPAddress, ...] = ()
+    if at:
+        if "@" in gw_text:
+            raise UsageError(f"invalid gateway {gw_text!r}: more than one '@'")
+        gateways = (parse_address(gw_text, "gateway"),)
+        if family is not None and gateways[0].family != family:
+            raise UsageError(f"-a {family} given, but gateway {gw_text} is IPv{gateways[0].family}")
+    return Addressing(addresses, gateways)
+
+
+def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None]:
+    mac_text, at, vlan_text = text.partition("@")
+    vlan = None
+    if at:
+        if not vlan_text.isdigit() or len(vlan_text) > 4 or not 1 <= int(vlan_text) <= 4094:
+            raise UsageError(f"invalid VLAN id {vlan_text!r}: must be 1-4094")
+        vlan = int(vlan_text)
+    if not mac_text:
+        if not at:
+            raise UsageError("empty MAC address")
+        return None, vlan
+    if mac_text.startswith("U:"):
+        seed = mac_text[2:]
+        if not seed:
+            raise UsageError("empty string after U: (U:<string> derives a MAC from the string)")
+        return mac_from_string(seed), vlan
+    return parse_mac(mac_text), vlan

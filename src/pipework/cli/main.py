@@ -1,0 +1,60 @@
+"""Entry point of the ``pipework`` command: the ONE place that turns errors into exit codes.
+
+The original command line is parsed by ``cli.legacy``; only the modules the
+chosen command needs are imported, which keeps a one-shot attach fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import PipeworkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+VERSION = "0.1.0"
+
+
+def run(argv: Sequence[str]) -> int:
+    from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
+
+    args = list(argv)
+    if not args:
+        sys.stderr.write(USAGE)
+        return 2
+    if args[0] == "--version":
+        sys.stdout.write(f"pipework {VERSION}\n")
+        return 0
+    command = parse_legacy(args)
+    if isinstance(command, HelpCommand):
+        sys.stdout.write(USAGE)
+        return 0
+    if isinstance(command, AttachCommand):
+        from ..attach import attach
+
+        result = attach(command.spec, verbose=command.verbose)
+        for warning in result.warnings:
+            sys.stderr.write(f"pipework: warning: {warning}\n")
+        return 0
+    if isinstance(command, PassthroughCommand):
+        from ..passthrough import run_in_guest
+
+        return run_in_guest(command.guest, command.argv0, command.args, verbose=command.verbose)
+    from ..wait import wait_for_interface
+
+    wait_for_interface(command.ifname, command.timeout)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run pipework; every PipeworkError becomes one line on stderr and its exit code."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except PipeworkError as exc:
+        sys.stderr.write(f"pipework: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("pipework: interrupted; every change made so far was rolled back\n")
+        return 130

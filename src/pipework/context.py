@@ -1,0 +1,86 @@
+"""What the steps of one attach share: the request, the guest, and the sockets.
+
+The guest-side sockets are opened lazily and together, in one short visit to the
+guest's namespace; the host socket may be shared by many attaches (the batch API).
+"""
+
+from __future__ import annotations
+
+from _socket import AF_PACKET, SOCK_CLOEXEC, SOCK_RAW, socket
+
+from .netlink.socket import NetlinkSocket
+from .netns import inside
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .model import AttachSpec, Guest
+    from .netlink.messages import Link
+
+
+class AttachContext:
+    __slots__ = (
+        "_guest_nl",
+        "_packet",
+        "bridge",
+        "created_bridge",
+        "guest",
+        "guest_link",
+        "host",
+        "host_ifname",
+        "host_link",
+        "spec",
+    )
+
+    def __init__(self, spec: AttachSpec, guest: Guest, host: NetlinkSocket) -> None:
+        self.spec = spec
+        self.guest = guest
+        self.host = host
+        self.bridge: Link | None = None
+        self.created_bridge = False
+        self.host_ifname = ""
+        self.host_link: Link | None = None
+        self.guest_link: Link | None = None
+        self._guest_nl: NetlinkSocket | None = None
+        self._packet: socket | None = None
+
+    def _open_guest_sockets(self) -> None:
+        with inside(self.guest.netns):
+            self._guest_nl = NetlinkSocket(self.guest.label)
+            # protocol 0: a send-only packet socket, for the ARP/NA announcements
+            self._packet = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)
+
+    @property
+    def guest_nl(self) -> NetlinkSocket:
+        if self._guest_nl is None:
+            self._open_guest_sockets()
+        assert self._guest_nl is not None
+        return self._guest_nl
+
+    @property
+    def packet(self) -> socket:
+        if self._packet is None:
+            self._open_guest_sockets()
+        assert self._packet is not None
+        return self._packet
+
+    @property
+    def guest_index(self) -> int:
+        assert self.guest_link is not None, "the guest link is looked up before it is used"
+        return self.guest_link.index
+
+    def in_guest(self, command: str) -> str:
+        """Render a command as run inside the guest, for ``-v`` output."""
+        guest = self.guest
+        if guest.runtime == "netns" and not guest.name.startswith("/"):
+            return command.replace("ip ", f"ip -n {guest.name} ", 1)
+        if guest.pid is not None:
+            return f"nsenter -t {guest.pid} -n {command}"
+        return f"nsenter --net={guest.netns.path} {command}"
+
+    def close(self) -> None:
+        if self._guest_nl is not None:
+            self._guest_nl.close()
+            self._guest_nl = None
+        if self._packet is not None:
+            self._packet.close()
+            self._packet = None

@@ -1,0 +1,192 @@
+"""Linux bridge: a veth pair, the host end a bridge port, the guest end born in the guest.
+
+Steps: create the bridge if needed (tolerating another pipework creating it at
+the same moment), then one RTM_NEWLINK that makes both ends at once — the host
+end up, enslaved and sized like the bridge, the peer already inside the guest
+with its final name, MAC and MTU — then mark the host end as ours.
+"""
+
+from __future__ import annotations
+
+from binascii import crc32
+
+from ..errors import HostStateError, NetlinkError
+from ..executor import Step
+from ..mac import format_mac
+from ..marks import BRIDGE_MARK, veth_mark
+from ..netlink import messages as m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..context import AttachContext
+    from ..executor import Undo
+    from ..model import Guest
+
+ENODEV, EEXIST = 19, 17
+PROC_DYNAMIC_FIRST = 0xF0000000  # namespace inode numbers are allocated from here
+
+
+def host_veth_name(container_ifname: str, guest: Guest) -> str:
+    """The original's ``v<containerif>pl<pid>``, kept within 15 bytes deterministically.
+
+    Guests without a process (a bare netns file) use ``ns<n>`` instead of
+    ``pl<pid>``, n being the namespace's inode number minus the kernel's base, which
+    is small and unique among live namespaces. When the result is too long, the
+    container interface name is cut and followed by 4 hex digits of its CRC, so two
+    long names sharing a prefix still give two different host names.
+    """
+    if guest.pid is not None:
+        tag = f"pl{guest.pid}"
+    else:
+        inode = guest.netns.inode
+        tag = f"ns{inode - PROC_DYNAMIC_FIRST if inode >= PROC_DYNAMIC_FIRST else inode}"
+    name = f"v{container_ifname}{tag}"
+    if len(name) <= 15:
+        return name
+    digest = f"{crc32(container_ifname.encode()) & 0xFFFF:04x}"
+    room = max(15 - 1 - len(digest) - len(tag), 0)
+    return f"v{container_ifname[:room]}{digest}{tag}"[:15]
+
+
+def plan(ctx: AttachContext) -> list[Step]:
+    spec = ctx.spec
+    bridge_name = spec.host_if
+    assert bridge_name is not None
+    ctx.host_ifname = spec.host_ifname or host_veth_name(spec.container_ifname, ctx.guest)
+    steps = []
+    if ctx.bridge is None:
+        steps.append(
+            Step(
+                f"ip link add {bridge_name} type bridge && ip link set {bridge_name} up",
+                lambda: _create_bridge(ctx, bridge_name),
+            )
+        )
+    mtu = spec.mtu
+    peer = f"{spec.container_ifname}"
+    extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
+    guest = ctx.guest
+    ns_arg = str(guest.pid) if guest.pid is not None else guest.name
+    steps.append(
+        Step(
+            f"ip link add {ctx.host_ifname}{f' mtu {mtu}' if mtu else ''} master {bridge_name} up "
+            f"type veth peer name {peer}{extra} netns {ns_arg}",
+            lambda: _create_veth(ctx),
+        )
+    )
+    steps.append(
+        Step(f"ip link set {ctx.host_ifname} alias '{_mark(ctx)}'", lambda: _mark_host_end(ctx))
+    )
+    return steps
+
+
+def _mark(ctx: AttachContext) -> str:
+    return veth_mark(ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode)
+
+
+def _create_bridge(ctx: AttachContext, name: str) -> Undo | None:
+    host = ctx.host
+    try:
+        host.request(m.create_bridge(name, up=True), op="create bridge", obj=name)
+    except NetlinkError as exc:
+        if exc.errno != EEXIST:
+            raise
+        # Another process created it between our look-up and now: use it, and
+        # leave it alone on rollback, it is not ours.
+        link = _get(ctx, name)
+        if link is None or link.kind != "bridge":
+            raise HostStateError(
+                f"{name} appeared while pipework was creating it, and it is not a bridge"
+            ) from None
+        ctx.bridge = link
+        return None
+    link = _get(ctx, name)
+    if link is None:
+        raise HostStateError(f"bridge {name} vanished right after pipework created it")
+    ctx.bridge = link
+    ctx.created_bridge = True
+    host.request(m.set_link(link.index, alias=BRIDGE_MARK), op="mark bridge", obj=name)
+    index = link.index
+
+    def undo() -> None:
+        _delete_quietly(ctx, index, f"bridge {name}")
+
+    return undo
+
+
+def _create_veth(ctx: AttachContext) -> Undo:
+    spec = ctx.spec
+    bridge = ctx.bridge
+    assert bridge is not None
+    mtu = spec.mtu if spec.mtu is not None else bridge.mtu
+    try:
+        ctx.host.request(
+            m.create_veth(
+                ctx.host_ifname,
+                spec.container_ifname,
+                peer_netns_fd=ctx.guest.netns.fd,
+                mtu=mtu,
+                master=bridge.index,
+                up=True,
+                peer_mac=spec.mac,
+            ),
+            op="create veth",
+            obj=f"{ctx.host_ifname} (peer {spec.container_ifname} in {ctx.guest.label})",
+        )
+    except NetlinkError as exc:
+        if exc.errno == EEXIST:
+            raise _explain_name_taken(ctx) from None
+        raise
+    host_link = _get(ctx, ctx.host_ifname)
+    if host_link is None:  # the guest died at this very moment, taking the pair with it
+        raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
+    ctx.host_link = host_link
+    index = host_link.index
+
+    def undo() -> None:
+        # Deleting one end deletes both, and with them every address and route
+        # the later steps put on the guest end.
+        _delete_quietly(ctx, index, f"veth {ctx.host_ifname}")
+
+    return undo
+
+
+def _mark_host_end(ctx: AttachContext) -> None:
+    assert ctx.host_link is not None
+    ctx.host.request(
+        m.set_link(ctx.host_link.index, alias=_mark(ctx)),
+        op="mark",
+        obj=f"host interface {ctx.host_ifname}",
+    )
+
+
+def _get(ctx: AttachContext, name: str) -> m.Link | None:
+    from . import lookup_link
+
+    return lookup_link(ctx, name)
+
+
+def _delete_quietly(ctx: AttachContext, index: int, what: str) -> None:
+    try:
+        ctx.host.request(m.delete_link(index), op="delete", obj=what)
+    except NetlinkError as exc:
+        if exc.errno != ENODEV:  # already gone (the guest exited): nothing left to undo
+            raise
+
+
+def _explain_name_taken(ctx: AttachContext) -> HostStateError:
+    """Which of the two names is taken, and by what (we never delete what is not ours)."""
+    existing = _get(ctx, ctx.host_ifname)
+    if existing is not None:
+        state = "up" if existing.is_up else "down"
+        kind = existing.kind or "interface"
+        alias = f", alias {existing.alias!r}" if existing.alias else ""
+        return HostStateError(
+            f"host interface {ctx.host_ifname} already exists ({kind}, {state}{alias})",
+            hint="pipework never deletes an interface it did not create: remove it, "
+            "or choose another host-side name with -l",
+        )
+    name = ctx.spec.container_ifname
+    return HostStateError(
+        f"interface {name} already exists in {ctx.guest.label}",
+        hint="choose another container interface name with -i",
+    )

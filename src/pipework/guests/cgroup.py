@@ -1,0 +1,215 @@
+"""Find an LXC container's cgroup on any cgroup layout, and a process inside it.
+
+LXC has named its cgroups three ways, and pipework must read all of them:
+
+    lxc/NAME                              LXC <= 3.0
+    lxc.payload/NAME + lxc.monitor/NAME   LXC 3.1 (the layout that broke `find -name`)
+    lxc.payload.NAME + lxc.monitor.NAME   LXC >= 4.0
+
+each on cgroup v1, v2 or hybrid hosts, at the root of a hierarchy (privileged
+containers) or nested under a delegated cgroup (unprivileged ones). Only payload
+cgroups hold the container's processes; the monitor lives in the host's network
+namespace, so taking its pid would plumb the host instead of the container.
+
+No `find`: the three layouts are checked by direct stat at each hierarchy's root;
+a bounded walk looks for nested ones only when nothing else knows the name.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .._record import Record
+
+#: (path template relative to a cgroup root, the LXC versions that use it)
+LXC_LAYOUTS = (
+    ("lxc.payload.{}", "LXC >= 4.0"),
+    ("lxc.payload/{}", "LXC 3.1"),
+    ("lxc/{}", "LXC <= 3.0"),
+)
+_OLD_PARENTS = {"lxc.payload": "LXC 3.1", "lxc": "LXC <= 3.0"}
+_WALK_MAX_DIRS = 20000
+_WALK_MAX_DEPTH = 10
+_PROCS_MAX_DIRS = 256
+
+
+class CgroupMount(Record):
+    """One mounted cgroup hierarchy: where, which version, which controllers."""
+
+    __slots__ = ("controllers", "path", "version")
+    path: str
+    version: int
+    controllers: tuple[str, ...]
+
+    def __init__(self, path: str, version: int, controllers: tuple[str, ...]) -> None:
+        self._init(path=path, version=version, controllers=controllers)
+
+
+class CgroupMatch(Record):
+    """A container cgroup found under one hierarchy."""
+
+    __slots__ = ("layout", "mount", "relpath")
+    relpath: str  # e.g. "lxc.payload.devenv" or "user.slice/…/lxc.payload.devenv"
+    layout: str
+    mount: CgroupMount
+
+    def __init__(self, relpath: str, layout: str, mount: CgroupMount) -> None:
+        self._init(relpath=relpath, layout=layout, mount=mount)
+
+    @property
+    def path(self) -> str:
+        return f"{self.mount.path}/{self.relpath}"
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    if "\\" not in field:
+        return field
+    out = []
+    i = 0
+    while i < len(field):
+        if field[i] == "\\" and i + 3 < len(field) + 1 and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str) -> list[CgroupMount]:
+    """The cgroup hierarchies in a /proc/self/mountinfo text, cgroup v2 first.
+
+    v2 comes first because it is the one hierarchy every modern host has; among
+    v1 hierarchies the named systemd one is where delegated cgroups live.
+    """
+    mounts: list[CgroupMount] = []
+    for line in text.splitlines():
+        fields = line.split()
+        try:
+            sep = fields.index("-")
+        except ValueError:
+            continue
+        if len(fields) < sep + 3 or len(fields) < 5:
+            continue
+        fstype = fields[sep + 1]
+        if fstype == "cgroup2":
+            mounts.append(CgroupMount(_unescape(fields[4]), 2, ()))
+        elif fstype == "cgroup":
+            opts = fields[sep + 3].split(",")
+            controllers = tuple(o for o in opts if o not in ("rw", "ro") and "=" not in o)
+            named = tuple(o for o in opts if o.startswith("name="))
+            mounts.append(CgroupMount(_unescape(fields[4]), 1, controllers + named))
+    mounts.sort(key=lambda m: (m.version != 2, "name=systemd" not in m.controllers))
+    return mounts
+
+
+def read_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[CgroupMount]:
+    try:
+        with open(mountinfo) as f:
+            return parse_mountinfo(f.read())
+    except OSError:
+        return []
+
+
+def find_direct(mounts: list[CgroupMount], name: str) -> list[CgroupMatch]:
+    """Payload cgroups of ``name`` at the root of the hierarchies (privileged LXC).
+
+    All hierarchies mirror each other, so the first one that knows the name
+    answers for all of them.
+    """
+    for mount in mounts:
+        found = [
+            CgroupMatch(template.format(name), layout, mount)
+            for template, layout in LXC_LAYOUTS
+            if os.path.isdir(f"{mount.path}/{template.format(name)}")
+        ]
+        if found:
+            return found
+    return []
+
+
+def find_nested(mounts: list[CgroupMount], name: str) -> list[CgroupMatch]:
+    """Payload cgroups of ``name`` anywhere below the roots (unprivileged LXC).
+
+    A bounded breadth-first walk over directories only. It never descends into
+    another container's cgroups (``lxc.payload.*``, ``lxc.monitor.*``) nor into
+    the ``lxc``/``lxc.payload`` parents, whose child ``name`` is checked directly.
+    """
+    flat = f"lxc.payload.{name}"
+    results: dict[str, CgroupMatch] = {}
+    for mount in mounts:
+        queue: list[tuple[str, int]] = [("", 0)]
+        visited = 0
+        while queue and visited < _WALK_MAX_DIRS:
+            rel, depth = queue.pop(0)
+            visited += 1
+            base = f"{mount.path}/{rel}" if rel else mount.path
+            try:
+                children = [e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+            for child_name in children:
+                child = f"{rel}/{child_name}" if rel else child_name
+                if child_name == flat:
+                    results.setdefault(child, CgroupMatch(child, "LXC >= 4.0", mount))
+                elif child_name in _OLD_PARENTS:
+                    if os.path.isdir(f"{base}/{child_name}/{name}"):
+                        relpath = f"{child}/{name}"
+                        results.setdefault(
+                            relpath, CgroupMatch(relpath, _OLD_PARENTS[child_name], mount)
+                        )
+                elif child_name.startswith(("lxc.payload.", "lxc.monitor")):
+                    continue
+                elif depth + 1 < _WALK_MAX_DEPTH:
+                    queue.append((child, depth + 1))
+        if results:
+            break
+    return list(results.values())
+
+
+def procs(match: CgroupMatch) -> list[int]:
+    """Processes of the container: its payload cgroup, else its first populated child.
+
+    On cgroup v2 the payload may hold no process of its own (an init that moves
+    itself into ``init.scope``, the no-internal-process rule), so the subtree is
+    searched breadth-first, lowest pid first so the container's init wins.
+    """
+    queue = [match.path]
+    seen = 0
+    while queue and seen < _PROCS_MAX_DIRS:
+        path = queue.pop(0)
+        seen += 1
+        pids = _read_pids(path)
+        if pids:
+            return sorted(pids)
+        try:
+            queue.extend(e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return []
+
+
+def _read_pids(path: str) -> list[int]:
+    for fname in ("cgroup.procs", "tasks"):
+        try:
+            with open(f"{path}/{fname}") as f:
+                return [int(tok) for tok in f.read().split() if tok.isdigit()]
+        except OSError:
+            continue
+    return []
+
+
+def pid_in_cgroup(pid: int, relpath: str, proc: str = "/proc") -> bool:
+    """Whether ``pid`` still lives in (or below) the cgroup ``relpath`` of any hierarchy."""
+    try:
+        with open(f"{proc}/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    want = "/" + relpath
+    for line in lines:
+        path = line.split(":", 2)[-1]
+        if path == want or path.startswith(want + "/"):
+            return True
+    return False

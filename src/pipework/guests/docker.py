@@ -1,0 +1,104 @@
+"""Docker containers, by name, full ID or unique ID prefix, through the Engine API socket.
+
+No ``docker`` subprocess: one HTTP GET on the daemon's unix socket (``DOCKER_HOST``
+when it is ``unix://…``, else /var/run/docker.sock) answers in about a millisecond.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import unixhttp
+from .candidate import Candidate, Finding
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+_START_WAIT_S = 3.0  # a container that is starting has Pid 0 for a moment
+
+
+def socket_path(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(socket path, or None with the reason it cannot be used)."""
+    env = os.environ if environ is None else environ
+    host = env.get("DOCKER_HOST", "")
+    if not host:
+        return DEFAULT_SOCKET, None
+    if host.startswith("unix://"):
+        return host[len("unix://") :], None
+    return None, f"DOCKER_HOST={host} is not a local unix socket"
+
+
+def find(name: str) -> Finding:
+    finding = Finding("docker")
+    path, why_not = socket_path()
+    if path is None:
+        finding.saw.append(why_not or "no socket")
+        return finding
+    if not os.path.exists(path):
+        finding.saw.append(f"daemon not running (no socket at {path})")
+        return finding
+    deadline = time.monotonic() + _START_WAIT_S
+    while True:
+        try:
+            resp = unixhttp.get(path, f"/containers/{name}/json")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            finding.saw.append(f"daemon not reachable at {path} ({reason})")
+            return finding
+        if resp.status == 404:
+            finding.saw.append(f"no container {name}")
+            return finding
+        if resp.status != 200:
+            finding.saw.append(f"daemon answered HTTP {resp.status}: {_message(resp.body)}")
+            return finding
+        info = _parse(resp.body)
+        raw_state = info.get("State")
+        state: dict[str, object] = raw_state if isinstance(raw_state, dict) else {}
+        cid = str(info.get("Id", ""))
+        cname = str(info.get("Name", "")).lstrip("/") or name
+        pid = state.get("Pid") or 0
+        if state.get("Running") and isinstance(pid, int) and pid > 0:
+            finding.candidates.append(
+                Candidate(
+                    "docker",
+                    cname,
+                    pid,
+                    f"/proc/{pid}/ns/net",
+                    f"Engine API at {path}: container {cid[:12]}, pid {pid}",
+                    check=cid,
+                )
+            )
+            finding.saw.append(f"container {cid[:12]} running, pid {pid}")
+            return finding
+        if state.get("Running") and time.monotonic() < deadline:
+            time.sleep(0.05)  # running but no pid yet: it is being started
+            continue
+        status = state.get("Status") or ("running" if state.get("Running") else "not running")
+        finding.saw.append(f"container {cname} ({cid[:12]}) exists but is {status}, not running")
+        return finding
+
+
+def _parse(body: bytes) -> dict[str, object]:
+    import json  # only on the Docker path: json's import pulls in re
+
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _message(body: bytes) -> str:
+    msg = _parse(body).get("message")
+    return str(msg) if msg else body[:200].decode("utf-8", "replace").strip()
+
+
+def still_in_container(pid: int, container_id: str) -> bool:
+    """After pinning: is ``pid`` still a process of the container (not a reused pid)?"""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            text = f.read()
+    except OSError:
+        return False
+    # With a private cgroup namespace the host can still read full paths; only
+    # when no path names any container is there nothing to compare with.
+    return container_id in text or "docker" not in text

@@ -1,0 +1,42 @@
+"""How pipework marks what it creates, so it can find it again from the kernel alone.
+
+The host side of every veth carries an interface alias (IFLA_IFALIAS, what
+``ip link set … alias`` sets) such as::
+
+    pipework guest=lxc:devenv if=eth1 ns=4026532182
+
+and every bridge pipework created carries ``pipework bridge``. The kernel is the
+only state store: ``ls`` and ``detach`` read these marks back, never a file.
+"""
+
+from __future__ import annotations
+
+PREFIX = "pipework"
+BRIDGE_MARK = "pipework bridge"
+IFALIASZ = 256
+
+
+def _quote(value: str) -> str:
+    return value.replace("%", "%25").replace(" ", "%20").replace("=", "%3D")
+
+
+def _unquote(value: str) -> str:
+    return value.replace("%3D", "=").replace("%20", " ").replace("%25", "%")
+
+
+def veth_mark(guest_label: str, container_ifname: str, netns_inode: int) -> str:
+    tail = f" if={_quote(container_ifname)} ns={netns_inode}"
+    head = f"{PREFIX} guest={_quote(guest_label)}"
+    return head[: IFALIASZ - 1 - len(tail)] + tail
+
+
+def parse_mark(alias: str | None) -> dict[str, str] | None:
+    """The fields of a pipework mark, or None when the alias is not ours."""
+    if not alias or not alias.startswith(PREFIX + " "):
+        return None
+    fields = {}
+    for token in alias.split()[1:]:
+        key, eq, value = token.partition("=")
+        if eq:
+            fields[key] = _unquote(value)
+    return fields

@@ -1,0 +1,286 @@
+"""The typed, frozen data that flows through pipework: requests in, results out.
+
+    argv -> AttachSpec -> (resolve) Guest -> (plan) steps -> (apply) Attachment
+
+Values are validated where they are built (``inet``, ``mac``, ``names``), so a
+spec that exists is a spec that may be applied.
+"""
+
+from __future__ import annotations
+
+from ._record import Record
+from .errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .inet import IPAddress, IPInterface
+    from .netns import NetNS
+
+#: Guest kinds a prefix may name (``lxc:devenv``); ``None`` means "guess".
+GUEST_KINDS = ("lxc", "docker", "netns", "pid")
+
+
+class GuestRef(Record):
+    """How the user named a guest: an optional runtime prefix and the identifier."""
+
+    __slots__ = ("kind", "value")
+    kind: str | None
+    value: str
+
+    def __init__(self, kind: str | None, value: str) -> None:
+        self._init(kind=kind, value=value)
+
+    @property
+    def is_path(self) -> bool:
+        return self.value.startswith("/")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}" if self.kind else self.value
+
+
+class DhcpRequest(Record):
+    """A DHCP mode of the original syntax: ``dhcp``, ``udhcpc-f:-t 5`` and so on."""
+
+    __slots__ = ("client", "foreground", "options")
+    client: str  # dhcp | udhcpc | dhclient | dhcpcd
+    foreground: bool
+    options: str
+
+    def __init__(self, client: str, foreground: bool = False, options: str = "") -> None:
+        self._init(client=client, foreground=foreground, options=options)
+
+    def __str__(self) -> str:
+        text = self.client + ("-f" if self.foreground else "")
+        return f"{text}:{self.options}" if self.options else text
+
+
+class Addressing(Record):
+    """What goes on the guest interface: static addresses and gateways, or DHCP, or nothing."""
+
+    __slots__ = ("addresses", "dhcp", "gateways")
+    addresses: tuple[IPInterface, ...]
+    gateways: tuple[IPAddress, ...]
+    dhcp: DhcpRequest | None
+
+    def __init__(
+        self,
+        addresses: tuple[IPInterface, ...] = (),
+        gateways: tuple[IPAddress, ...] = (),
+        dhcp: DhcpRequest | None = None,
+    ) -> None:
+        self._init(addresses=addresses, gateways=gateways, dhcp=dhcp)
+
+
+class AttachSpec(Record):
+    """One request: plumb ``guest`` into ``host_if`` with this interface and addressing."""
+
+    __slots__ = (
+        "addressing",
+        "container_ifname",
+        "create_bridge",
+        "direct_phys",
+        "guest",
+        "host_if",
+        "host_ifname",
+        "host_mac",
+        "mac",
+        "mtu",
+        "vlan",
+    )
+    host_if: str | None  # bridge or host interface name; None when selected by MAC
+    host_mac: bytes | None  # mac:<address> selects the host interface by its MAC
+    guest: GuestRef
+    container_ifname: str
+    host_ifname: str | None  # -l: the host-side veth name; None = derive as the original
+    addressing: Addressing
+    mac: bytes | None
+    vlan: int | None
+    mtu: int | None
+    create_bridge: bool
+    direct_phys: bool
+
+    def __init__(
+        self,
+        host_if: str | None,
+        guest: GuestRef,
+        addressing: Addressing,
+        *,
+        container_ifname: str = "eth1",
+        host_ifname: str | None = None,
+        host_mac: bytes | None = None,
+        mac: bytes | None = None,
+        vlan: int | None = None,
+        mtu: int | None = None,
+        create_bridge: bool = False,
+        direct_phys: bool = False,
+    ) -> None:
+        self._init(
+            host_if=host_if,
+            host_mac=host_mac,
+            guest=guest,
+            container_ifname=container_ifname,
+            host_ifname=host_ifname,
+            addressing=addressing,
+            mac=mac,
+            vlan=vlan,
+            mtu=mtu,
+            create_bridge=create_bridge,
+            direct_phys=direct_phys,
+        )
+        _validate_spec(self)
+
+
+def _validate_spec(spec: AttachSpec) -> None:
+    """Check a request however it was built (command line or Python API), before any change."""
+    from .inet import IPAddress, IPInterface, check_gateway
+    from .names import check_ifname
+
+    if not isinstance(spec.guest, GuestRef):
+        raise UsageError("guest must be a GuestRef (see pipework.parse_guest_ref)")
+    if spec.host_if is None and spec.host_mac is None:
+        raise UsageError("no host interface given")
+    if spec.host_if is not None:
+        check_ifname(spec.host_if, "host interface name")
+    check_ifname(spec.container_ifname, "container interface name")
+    if spec.host_ifname is not None:
+        check_ifname(spec.host_ifname, "host-side interface name")
+    for mac, what in ((spec.mac, "MAC address"), (spec.host_mac, "host interface MAC")):
+        if mac is not None and (
+            not isinstance(mac, bytes) or len(mac) != 6 or mac[0] & 1 or not any(mac)
+        ):
+            raise UsageError(f"invalid {what} {mac!r}: need 6 bytes, unicast, not all zero")
+    if spec.vlan is not None and (
+        not isinstance(spec.vlan, int) or isinstance(spec.vlan, bool) or not 1 <= spec.vlan <= 4094
+    ):
+        raise UsageError(f"invalid VLAN id {spec.vlan!r}: must be 1-4094")
+    if spec.mtu is not None and (
+        not isinstance(spec.mtu, int) or isinstance(spec.mtu, bool) or not 68 <= spec.mtu <= 65535
+    ):
+        raise UsageError(f"invalid MTU {spec.mtu!r}: must be 68-65535")
+    addressing = spec.addressing
+    if not isinstance(addressing, Addressing):
+        raise UsageError("addressing must be an Addressing")
+    if not all(isinstance(a, IPInterface) for a in addressing.addresses):
+        raise UsageError("addresses must be IPInterface values (see pipework.parse_interface)")
+    if not all(isinstance(g, IPAddress) for g in addressing.gateways):
+        raise UsageError("gateways must be IPAddress values (see pipework.parse_address)")
+    if len({a.address for a in addressing.addresses}) != len(addressing.addresses):
+        raise UsageError("the same address is given twice")
+    families = [g.family for g in addressing.gateways]
+    if len(set(families)) != len(families):
+        raise UsageError("at most one gateway per address family")
+    for gateway in addressing.gateways:
+        check_gateway(gateway, addressing.addresses)
+    if addressing.dhcp is not None and addressing.addresses:
+        raise UsageError("DHCP and static addresses cannot be combined")
+
+
+class Attachment(Record):
+    """What an attach did, read back from the kernel."""
+
+    __slots__ = (
+        "addresses",
+        "bridge",
+        "container_ifname",
+        "created_bridge",
+        "gateways",
+        "guest",
+        "host_ifname",
+        "mac",
+        "mtu",
+        "netns_inode",
+        "pid",
+        "runtime",
+        "warnings",
+    )
+    guest: str
+    runtime: str
+    pid: int | None
+    netns_inode: int
+    container_ifname: str
+    host_ifname: str
+    bridge: str
+    addresses: tuple[IPInterface, ...]
+    gateways: tuple[IPAddress, ...]
+    mac: bytes
+    mtu: int
+    created_bridge: bool
+    warnings: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        guest: str,
+        runtime: str,
+        pid: int | None,
+        netns_inode: int,
+        container_ifname: str,
+        host_ifname: str,
+        bridge: str,
+        addresses: tuple[IPInterface, ...],
+        gateways: tuple[IPAddress, ...],
+        mac: bytes,
+        mtu: int,
+        created_bridge: bool,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        self._init(
+            guest=guest,
+            runtime=runtime,
+            pid=pid,
+            netns_inode=netns_inode,
+            container_ifname=container_ifname,
+            host_ifname=host_ifname,
+            bridge=bridge,
+            addresses=addresses,
+            gateways=gateways,
+            mac=mac,
+            mtu=mtu,
+            created_bridge=created_bridge,
+            warnings=warnings,
+        )
+
+
+class Guest:
+    """A resolved guest: who it is, how it was found, and its pinned network namespace.
+
+    Not a value record: it owns an open namespace fd, closed by ``close()`` or by
+    leaving a ``with`` block.
+    """
+
+    __slots__ = ("detail", "name", "netns", "pid", "ref", "runtime", "tried")
+
+    def __init__(
+        self,
+        ref: GuestRef,
+        runtime: str,
+        name: str,
+        pid: int | None,
+        netns: NetNS,
+        detail: str,
+        tried: tuple[str, ...] = (),
+    ) -> None:
+        self.ref = ref
+        self.runtime = runtime
+        self.name = name
+        self.pid = pid
+        self.netns = netns
+        self.detail = detail
+        self.tried = tried
+
+    @property
+    def label(self) -> str:
+        """How messages name the guest: ``lxc:devenv``, ``docker:web``, ``netns:/path``."""
+        return f"{self.runtime}:{self.name}"
+
+    def close(self) -> None:
+        self.netns.close()
+
+    def __enter__(self) -> Guest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Guest({self.label!r}, pid={self.pid}, netns={self.netns.inode})"

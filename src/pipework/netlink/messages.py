@@ -1,0 +1,498 @@
+"""rtnetlink messages: links, addresses, routes and rules, as request builders and parsers.
+
+Each builder returns ``(message type, flags, body)`` ready for ``NetlinkSocket``;
+each parser turns a reply body into a small frozen record. Constants come from
+<linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h> and <linux/fib_rules.h>.
+"""
+
+from __future__ import annotations
+
+from _struct import Struct
+
+from .._record import Record
+from .codec import AttrTable, DecodeError, pack_attr
+
+# Message types.
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
+
+# Header flags.
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_DUMP = 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
+
+AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE = 0, 2, 10, 7
+
+IFF_UP, IFF_BROADCAST, IFF_LOOPBACK, IFF_RUNNING, IFF_LOWER_UP = 0x1, 0x2, 0x8, 0x40, 0x10000
+
+IFA_F_NODAD, IFA_F_PERMANENT = 0x02, 0x80
+RT_TABLE_MAIN = 254
+RTPROT_KERNEL, RTPROT_BOOT, RTPROT_STATIC = 2, 3, 4
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
+RTN_UNICAST = 1
+
+IFINFOMSG = Struct("=BxHiII")  # family, type, index, flags, change
+IFADDRMSG = Struct("=BBBBi")  # family, prefixlen, flags, scope, index
+RTMSG = Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+
+IFLA = AttrTable(
+    "IFLA",
+    [
+        (1, "IFLA_ADDRESS", "binary"),
+        (2, "IFLA_BROADCAST", "binary"),
+        (3, "IFLA_IFNAME", "asciiz"),
+        (4, "IFLA_MTU", "u32"),
+        (5, "IFLA_LINK", "s32"),
+        (6, "IFLA_QDISC", "asciiz"),
+        (10, "IFLA_MASTER", "u32"),
+        (13, "IFLA_TXQLEN", "u32"),
+        (16, "IFLA_OPERSTATE", "u8"),
+        (17, "IFLA_LINKMODE", "u8"),
+        (18, "IFLA_LINKINFO", "nested"),
+        (19, "IFLA_NET_NS_PID", "u32"),
+        (20, "IFLA_IFALIAS", "asciiz"),
+        (26, "IFLA_AF_SPEC", "nested"),
+        (27, "IFLA_GROUP", "u32"),
+        (28, "IFLA_NET_NS_FD", "u32"),
+        (29, "IFLA_EXT_MASK", "u32"),
+        (30, "IFLA_PROMISCUITY", "u32"),
+        (33, "IFLA_CARRIER", "u8"),
+        (37, "IFLA_LINK_NETNSID", "s32"),
+        (46, "IFLA_TARGET_NETNSID", "s32"),
+        (50, "IFLA_MIN_MTU", "u32"),
+        (51, "IFLA_MAX_MTU", "u32"),
+        (53, "IFLA_ALT_IFNAME", "asciiz"),
+        (54, "IFLA_PERM_ADDRESS", "binary"),
+    ],
+)
+IFLA_INFO = AttrTable(
+    "IFLA_INFO",
+    [
+        (1, "IFLA_INFO_KIND", "asciiz"),
+        (2, "IFLA_INFO_DATA", "nested"),
+        (4, "IFLA_INFO_SLAVE_KIND", "asciiz"),
+        (5, "IFLA_INFO_SLAVE_DATA", "nested"),
+    ],
+)
+IFLA.nested["IFLA_LINKINFO"] = IFLA_INFO
+VETH_INFO = AttrTable("VETH_INFO", [(1, "VETH_INFO_PEER", "binary")])
+IFLA_INFO.nested["IFLA_INFO_DATA"] = VETH_INFO  # the only kind whose data we send
+
+IFA = AttrTable(
+    "IFA",
+    [
+        (1, "IFA_ADDRESS", "binary"),
+        (2, "IFA_LOCAL", "binary"),
+        (3, "IFA_LABEL", "asciiz"),
+        (4, "IFA_BROADCAST", "binary"),
+        (6, "IFA_CACHEINFO", "binary"),
+        (8, "IFA_FLAGS", "u32"),
+    ],
+)
+RTA = AttrTable(
+    "RTA",
+    [
+        (1, "RTA_DST", "binary"),
+        (2, "RTA_SRC", "binary"),
+        (3, "RTA_IIF", "u32"),
+        (4, "RTA_OIF", "u32"),
+        (5, "RTA_GATEWAY", "binary"),
+        (6, "RTA_PRIORITY", "u32"),
+        (7, "RTA_PREFSRC", "binary"),
+        (8, "RTA_METRICS", "nested"),
+        (9, "RTA_MULTIPATH", "binary"),
+        (15, "RTA_TABLE", "u32"),
+        (16, "RTA_MARK", "u32"),
+        (20, "RTA_PREF", "u8"),
+    ],
+)
+FRA = AttrTable(
+    "FRA",
+    [
+        (1, "FRA_DST", "binary"),
+        (2, "FRA_SRC", "binary"),
+        (3, "FRA_IIFNAME", "asciiz"),
+        (4, "FRA_GOTO", "u32"),
+        (6, "FRA_PRIORITY", "u32"),
+        (10, "FRA_FWMARK", "u32"),
+        (15, "FRA_TABLE", "u32"),
+        (16, "FRA_FWMASK", "u32"),
+        (17, "FRA_OIFNAME", "asciiz"),
+        (21, "FRA_PROTOCOL", "u8"),
+    ],
+)
+
+CREATE_EXCL = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+
+
+def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = AF_UNSPEC) -> bytes:
+    return IFINFOMSG.pack(family, 0, index, flags, change)
+
+
+# ---------------------------------------------------------------- links
+
+
+class Link(Record):
+    """One RTM_NEWLINK reply, the fields pipework reads."""
+
+    __slots__ = (
+        "address",
+        "alias",
+        "flags",
+        "index",
+        "kind",
+        "link",
+        "link_netnsid",
+        "master",
+        "mtu",
+        "name",
+        "operstate",
+        "slave_kind",
+        "type",
+    )
+    index: int
+    type: int  # ARPHRD_*
+    name: str
+    flags: int
+    kind: str | None
+    slave_kind: str | None
+    master: int | None
+    mtu: int | None
+    address: bytes | None
+    alias: str | None
+    link: int | None
+    link_netnsid: int | None
+    operstate: int | None
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+    @property
+    def is_up(self) -> bool:
+        return bool(self.flags & IFF_UP)
+
+    @property
+    def has_carrier(self) -> bool:
+        return bool(self.flags & IFF_LOWER_UP)
+
+
+def parse_link(data: bytes, offset: int, end: int) -> Link:
+    if end - offset < IFINFOMSG.size:
+        raise DecodeError("truncated ifinfomsg")
+    _family, arphrd, index, flags, _change = IFINFOMSG.unpack_from(data, offset)
+    attrs = IFLA.decode(data, offset + IFINFOMSG.size, end)
+    info = attrs.get_nested("IFLA_LINKINFO")
+    return Link(
+        index=index,
+        type=arphrd,
+        name=attrs.get_str("IFLA_IFNAME") or "",
+        flags=flags,
+        kind=info.get_str("IFLA_INFO_KIND") if info else None,
+        slave_kind=info.get_str("IFLA_INFO_SLAVE_KIND") if info else None,
+        master=attrs.get_int("IFLA_MASTER"),
+        mtu=attrs.get_int("IFLA_MTU"),
+        address=attrs.get_bytes("IFLA_ADDRESS"),
+        alias=attrs.get_str("IFLA_IFALIAS"),
+        link=attrs.get_int("IFLA_LINK"),
+        link_netnsid=attrs.get_int("IFLA_LINK_NETNSID"),
+        operstate=attrs.get_int("IFLA_OPERSTATE"),
+    )
+
+
+def get_link(name: str | None = None, index: int = 0) -> tuple[int, int, bytes]:
+    body = ifinfomsg(index)
+    if name is not None:
+        body += IFLA.encode([("IFLA_IFNAME", name)])
+    return RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, body
+
+
+def dump_links() -> tuple[int, int, bytes]:
+    return RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg()
+
+
+def create_bridge(name: str, *, up: bool, alias: str | None = None) -> tuple[int, int, bytes]:
+    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
+    if alias:
+        attrs.append(("IFLA_IFALIAS", alias))
+    attrs.append(("IFLA_LINKINFO", IFLA_INFO.encode([("IFLA_INFO_KIND", "bridge")])))
+    flags = IFF_UP if up else 0
+    return RTM_NEWLINK, CREATE_EXCL, ifinfomsg(0, flags, IFF_UP) + IFLA.encode(attrs)
+
+
+def create_veth(
+    name: str,
+    peer_name: str,
+    *,
+    peer_netns_fd: int | None,
+    mtu: int | None = None,
+    master: int | None = None,
+    up: bool = True,
+    peer_mac: bytes | None = None,
+    alias: str | None = None,
+) -> tuple[int, int, bytes]:
+    """One request for the whole pair: the peer is born inside the guest with its final
+    name, MAC and MTU, so no link ever has to move between namespaces.
+
+    The peer cannot be born up: the kernel configures it before the pair is joined
+    and ``veth_open`` then fails with ENOTCONN, so the guest side is set up later.
+    """
+    peer_attrs: list[tuple[str, object]] = [("IFLA_IFNAME", peer_name)]
+    if mtu is not None:
+        peer_attrs.append(("IFLA_MTU", mtu))
+    if peer_mac is not None:
+        peer_attrs.append(("IFLA_ADDRESS", peer_mac))
+    if peer_netns_fd is not None:
+        peer_attrs.append(("IFLA_NET_NS_FD", peer_netns_fd))
+    peer = ifinfomsg() + IFLA.encode(peer_attrs)
+    info = IFLA_INFO.encode(
+        [
+            ("IFLA_INFO_KIND", "veth"),
+            ("IFLA_INFO_DATA", VETH_INFO.encode([("VETH_INFO_PEER", peer)])),
+        ]
+    )
+    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
+    if mtu is not None:
+        attrs.append(("IFLA_MTU", mtu))
+    if master is not None:
+        attrs.append(("IFLA_MASTER", master))
+    if alias:
+        attrs.append(("IFLA_IFALIAS", alias))
+    attrs.append(("IFLA_LINKINFO", info))
+    body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
+    return RTM_NEWLINK, CREATE_EXCL, body
+
+
+def set_link(
+    index: int,
+    *,
+    up: bool | None = None,
+    alias: str | None = None,
+    mtu: int | None = None,
+    master: int | None = None,
+) -> tuple[int, int, bytes]:
+    flags = IFF_UP if up else 0
+    change = IFF_UP if up is not None else 0
+    attrs: list[tuple[str, object]] = []
+    if alias is not None:
+        attrs.append(("IFLA_IFALIAS", alias))
+    if mtu is not None:
+        attrs.append(("IFLA_MTU", mtu))
+    if master is not None:
+        attrs.append(("IFLA_MASTER", master))
+    return (
+        RTM_NEWLINK,
+        NLM_F_REQUEST | NLM_F_ACK,
+        ifinfomsg(index, flags, change) + IFLA.encode(attrs),
+    )
+
+
+def delete_link(index: int) -> tuple[int, int, bytes]:
+    return RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index)
+
+
+# ---------------------------------------------------------------- addresses
+
+
+class Address(Record):
+    __slots__ = (
+        "address",
+        "broadcast",
+        "family",
+        "flags",
+        "index",
+        "label",
+        "local",
+        "prefixlen",
+        "scope",
+    )
+    family: int
+    prefixlen: int
+    flags: int
+    scope: int
+    index: int
+    address: bytes | None
+    local: bytes | None
+    label: str | None
+    broadcast: bytes | None
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+
+def parse_address(data: bytes, offset: int, end: int) -> Address:
+    if end - offset < IFADDRMSG.size:
+        raise DecodeError("truncated ifaddrmsg")
+    family, prefixlen, flags, scope, index = IFADDRMSG.unpack_from(data, offset)
+    attrs = IFA.decode(data, offset + IFADDRMSG.size, end)
+    return Address(
+        family=family,
+        prefixlen=prefixlen,
+        flags=attrs.get_int("IFA_FLAGS") or flags,
+        scope=scope,
+        index=index,
+        address=attrs.get_bytes("IFA_ADDRESS"),
+        local=attrs.get_bytes("IFA_LOCAL"),
+        label=attrs.get_str("IFA_LABEL"),
+        broadcast=attrs.get_bytes("IFA_BROADCAST"),
+    )
+
+
+def add_address(
+    index: int,
+    family: int,
+    packed: bytes,
+    prefixlen: int,
+    *,
+    broadcast: bytes | None = None,
+    nodad: bool = False,
+) -> tuple[int, int, bytes]:
+    flags = IFA_F_PERMANENT | (IFA_F_NODAD if nodad else 0)
+    attrs: list[tuple[str, object]] = [("IFA_LOCAL", packed), ("IFA_ADDRESS", packed)]
+    if broadcast is not None:
+        attrs.append(("IFA_BROADCAST", broadcast))
+    body = IFADDRMSG.pack(family, prefixlen, flags & 0xFF, RT_SCOPE_UNIVERSE, index)
+    return RTM_NEWADDR, CREATE_EXCL, body + IFA.encode(attrs)
+
+
+def delete_address(
+    index: int, family: int, packed: bytes, prefixlen: int
+) -> tuple[int, int, bytes]:
+    body = IFADDRMSG.pack(family, prefixlen, 0, 0, index)
+    attrs = IFA.encode([("IFA_LOCAL", packed), ("IFA_ADDRESS", packed)])
+    return RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, body + attrs
+
+
+def dump_addresses(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
+    return RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, IFADDRMSG.pack(family, 0, 0, 0, 0)
+
+
+# ---------------------------------------------------------------- routes
+
+
+class Route(Record):
+    __slots__ = (
+        "dst",
+        "dst_len",
+        "family",
+        "gateway",
+        "oif",
+        "prefsrc",
+        "priority",
+        "protocol",
+        "scope",
+        "table",
+        "type",
+    )
+    family: int
+    dst_len: int
+    table: int
+    protocol: int
+    scope: int
+    type: int
+    dst: bytes | None
+    gateway: bytes | None
+    oif: int | None
+    priority: int | None
+    prefsrc: bytes | None
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+
+def parse_route(data: bytes, offset: int, end: int) -> Route:
+    if end - offset < RTMSG.size:
+        raise DecodeError("truncated rtmsg")
+    family, dst_len, _src_len, _tos, table, protocol, scope, rtype, _flags = RTMSG.unpack_from(
+        data, offset
+    )
+    attrs = RTA.decode(data, offset + RTMSG.size, end)
+    return Route(
+        family=family,
+        dst_len=dst_len,
+        table=attrs.get_int("RTA_TABLE") or table,
+        protocol=protocol,
+        scope=scope,
+        type=rtype,
+        dst=attrs.get_bytes("RTA_DST"),
+        gateway=attrs.get_bytes("RTA_GATEWAY"),
+        oif=attrs.get_int("RTA_OIF"),
+        priority=attrs.get_int("RTA_PRIORITY"),
+        prefsrc=attrs.get_bytes("RTA_PREFSRC"),
+    )
+
+
+def route_request(
+    msg_type: int,
+    flags: int,
+    *,
+    family: int,
+    dst: bytes | None,
+    dst_len: int,
+    gateway: bytes | None = None,
+    oif: int | None = None,
+    priority: int | None = None,
+    scope: int = RT_SCOPE_UNIVERSE,
+    protocol: int = RTPROT_BOOT,
+    table: int = RT_TABLE_MAIN,
+) -> tuple[int, int, bytes]:
+    attrs: list[tuple[str, object]] = []
+    if dst is not None and dst_len:
+        attrs.append(("RTA_DST", dst))
+    if gateway is not None:
+        attrs.append(("RTA_GATEWAY", gateway))
+    if oif is not None:
+        attrs.append(("RTA_OIF", oif))
+    if priority is not None:
+        attrs.append(("RTA_PRIORITY", priority))
+    if table > 255:
+        attrs.append(("RTA_TABLE", table))
+    body = RTMSG.pack(family, dst_len, 0, 0, table & 0xFF, protocol, scope, RTN_UNICAST, 0)
+    return msg_type, flags, body + RTA.encode(attrs)
+
+
+def delete_route(route: Route) -> tuple[int, int, bytes]:
+    """Delete exactly ``route`` as it was dumped (so an undo can put it back)."""
+    return route_request(
+        RTM_DELROUTE,
+        NLM_F_REQUEST | NLM_F_ACK,
+        family=route.family,
+        dst=route.dst,
+        dst_len=route.dst_len,
+        gateway=route.gateway,
+        oif=route.oif,
+        priority=route.priority,
+        scope=route.scope,
+        protocol=route.protocol,
+        table=route.table,
+    )
+
+
+def add_route(route: Route) -> tuple[int, int, bytes]:
+    return route_request(
+        RTM_NEWROUTE,
+        CREATE_EXCL,
+        family=route.family,
+        dst=route.dst,
+        dst_len=route.dst_len,
+        gateway=route.gateway,
+        oif=route.oif,
+        priority=route.priority,
+        scope=route.scope,
+        protocol=route.protocol,
+        table=route.table,
+    )
+
+
+def dump_routes(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
+    return RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def dump_rules(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
+    return RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def raw_attr(type_id: int, payload: bytes) -> bytes:
+    """An attribute outside any table (tests build hostile messages with it)."""
+    return pack_attr(type_id, payload)

@@ -1,0 +1,155 @@
+"""A NETLINK_ROUTE socket: send a request and wait for its ack, or dump a table.
+
+Built on the C ``_socket`` module: the ``socket`` wrapper imports ``enum`` and
+``selectors``, which cost more than every netlink request of an attach together.
+Kernel errors become ``NetlinkError`` carrying the errno, the operation and the
+object, plus the kernel's own extended-ack message when it sends one.
+"""
+
+from __future__ import annotations
+
+import os
+from _socket import SOCK_CLOEXEC, SOCK_RAW, socket
+
+from ..errors import NetlinkError
+from .codec import NLMSGHDR, DecodeError, pack_message, split_attrs, split_messages
+from .messages import NLM_F_ACK, NLM_F_DUMP
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..netns import NetNS
+
+AF_NETLINK = 16
+NETLINK_ROUTE = 0
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
+NLM_F_DUMP_INTR = 0x10
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
+NLMSGERR_ATTR_MSG = 1
+MSG_TRUNC = 0x20
+RECV_SIZE = 1 << 16  # larger than any skb the kernel builds for a dump (32 KiB)
+_DUMP_RETRIES = 5
+
+
+class NetlinkSocket:
+    """One rtnetlink socket, bound to the namespace it was created in."""
+
+    __slots__ = ("_seq", "_sock", "label", "trace")
+
+    def __init__(self, label: str = "host", groups: int = 0) -> None:
+        self._sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
+        self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+        self._sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        self._sock.bind((0, groups))
+        self._seq = int.from_bytes(os.urandom(2), "big") << 8
+        self.label = label
+        self.trace: list[str] | None = None
+
+    @classmethod
+    def inside(cls, ns: NetNS) -> NetlinkSocket:
+        """A socket living in ``ns`` (it stays there after we return to our own)."""
+        from ..netns import inside
+
+        with inside(ns):
+            return cls(ns.label)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> NetlinkSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, msg_type: int, flags: int, body: bytes) -> int:
+        self._seq += 1
+        self._sock.sendto(pack_message(msg_type, flags, self._seq, body), (0, 0))
+        return self._seq
+
+    def _recv(self) -> bytes:
+        data, _anc, msg_flags, _addr = self._sock.recvmsg(RECV_SIZE)
+        if msg_flags & MSG_TRUNC:
+            raise DecodeError("netlink reply truncated")
+        return data
+
+    def drain(self) -> None:
+        """Read and drop one datagram (multicast notifications a waiter only counts)."""
+        self._recv()
+
+    def request(
+        self, req: tuple[int, int, bytes], *, op: str, obj: str
+    ) -> list[tuple[int, bytes, int, int]]:
+        """Send one request with NLM_F_ACK and wait for its ack.
+
+        Returns the replies that came before the ack (a GET answers with one).
+        """
+        msg_type, flags, body = req
+        seq = self._send(msg_type, flags | NLM_F_ACK, body)
+        replies: list[tuple[int, bytes, int, int]] = []
+        while True:
+            data = self._recv()
+            for rtype, rflags, rseq, start, end in split_messages(data):
+                if rseq != seq:
+                    continue  # a late answer to an earlier request; not ours
+                if rtype == NLMSG_ERROR:
+                    self._check_error(data, rflags, start, end, op, obj)
+                    return replies
+                replies.append((rtype, data, start, end))
+
+    def dump(
+        self, req: tuple[int, int, bytes], *, op: str, obj: str = ""
+    ) -> list[tuple[int, bytes, int, int]]:
+        """Run a dump to NLMSG_DONE; restart it if the kernel says it was interrupted."""
+        msg_type, flags, body = req
+        for _attempt in range(_DUMP_RETRIES):
+            seq = self._send(msg_type, flags | NLM_F_DUMP, body)
+            replies: list[tuple[int, bytes, int, int]] = []
+            interrupted = False
+            done = False
+            while not done:
+                data = self._recv()
+                for rtype, rflags, rseq, start, end in split_messages(data):
+                    if rseq != seq:
+                        continue
+                    if rflags & NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if rtype == NLMSG_DONE:
+                        done = True
+                        break
+                    if rtype == NLMSG_ERROR:
+                        self._check_error(data, rflags, start, end, op, obj)
+                        done = True
+                        break
+                    replies.append((rtype, data, start, end))
+            if not interrupted:
+                return replies
+        raise NetlinkError(4, op, obj, hint="the table kept changing during the dump; try again")
+
+    def _check_error(
+        self, data: bytes, flags: int, start: int, end: int, op: str, obj: str
+    ) -> None:
+        if end - start < 4:
+            raise DecodeError("truncated netlink error message")
+        code = int.from_bytes(data[start : start + 4], "little", signed=True)
+        if code == 0:
+            return
+        message = None
+        if flags & NLM_F_ACK_TLVS:
+            # error code, then the original header (CAP_ACK: header only), then TLVs
+            inner_len = NLMSGHDR.unpack_from(data, start + 4)[0] if end - start >= 20 else 16
+            tlv_start = start + 4 + (16 if flags & NLM_F_CAPPED else inner_len)
+            if tlv_start <= end:
+                try:
+                    raw = split_attrs(data, tlv_start, end).get(NLMSGERR_ATTR_MSG)
+                except DecodeError:
+                    raw = None
+                if raw:
+                    message = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        raise NetlinkError(-code, op, obj, kernel_message=message)
