@@ -53,8 +53,11 @@ def attach_guest(
         assert link is not None and ctx.bridge is not None
         mac = link.address or b""
         warnings: list[str] = []
+        not_ready = drivers.wait_ready(kind, ctx)
+        if not_ready:
+            warnings.append(not_ready)
         if spec.addressing.addresses and mac:
-            warnings = announce(ctx.packet, spec.container_ifname, mac, spec.addressing.addresses)
+            warnings += announce(ctx.packet, spec.container_ifname, mac, spec.addressing.addresses)
         return Attachment(
             guest=guest.label,
             runtime=guest.runtime,

@@ -72,3 +72,12 @@ def plan(kind: str, ctx: AttachContext) -> list[Step]:
 
         return bridge.plan(ctx)
     raise NotSupportedYet(f"host-side kind {kind}")
+
+
+def wait_ready(kind: str, ctx: AttachContext) -> str | None:
+    """Block until the new link carries traffic (so announcements are not lost)."""
+    if kind == "bridge":
+        from . import bridge
+
+        return bridge.wait_until_forwarding(ctx)
+    return None

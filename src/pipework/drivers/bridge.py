@@ -8,6 +8,7 @@ with its final name, MAC and MTU — then mark the host end as ours.
 
 from __future__ import annotations
 
+import time
 from binascii import crc32
 
 from ..errors import HostStateError, NetlinkError
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ..model import Guest
 
 ENODEV, EEXIST = 19, 17
+RTMGRP_LINK = 1
 PROC_DYNAMIC_FIRST = 0xF0000000  # namespace inode numbers are allocated from here
 
 
@@ -190,3 +192,37 @@ def _explain_name_taken(ctx: AttachContext) -> HostStateError:
         f"interface {name} already exists in {ctx.guest.label}",
         hint="choose another container interface name with -i",
     )
+
+
+def wait_until_forwarding(ctx: AttachContext, timeout: float = 1.0) -> str | None:
+    """Wait (bounded, event-driven) until the new port forwards; a warning if it will not.
+
+    The bridge learns that the port has carrier asynchronously (the kernel's
+    linkwatch work), and drops what arrives on a port still disabled: an ARP
+    announcement sent the instant the guest side came up would be lost. Ports
+    of an STP bridge take seconds to forward; pipework does not wait for those.
+    """
+    from select import select
+
+    from ..netlink.socket import NetlinkSocket
+
+    assert ctx.host_link is not None and ctx.bridge is not None
+    if not ctx.bridge.is_up and not ctx.created_bridge:
+        return f"bridge {ctx.bridge.name} is down: the guest can reach nothing until it is up"
+    host_if = ctx.host_ifname
+
+    def state() -> int | None:
+        link = _get(ctx, host_if)
+        return None if link is None else link.port_state
+
+    if state() != m.BR_STATE_DISABLED:
+        return None
+    deadline = time.monotonic() + timeout
+    with NetlinkSocket("events", groups=RTMGRP_LINK) as events:
+        while state() == m.BR_STATE_DISABLED:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return f"bridge port {host_if} still disabled after {timeout:g} s"
+            if select([events], [], [], remaining)[0]:
+                events.drain()
+    return None

@@ -77,6 +77,9 @@ IFLA_INFO = AttrTable(
     ],
 )
 IFLA.nested["IFLA_LINKINFO"] = IFLA_INFO
+IFLA_BRPORT = AttrTable("IFLA_BRPORT", [(1, "IFLA_BRPORT_STATE", "u8")])
+IFLA_INFO.nested["IFLA_INFO_SLAVE_DATA"] = IFLA_BRPORT  # the only slave data we read
+BR_STATE_DISABLED, BR_STATE_FORWARDING = 0, 3
 VETH_INFO = AttrTable("VETH_INFO", [(1, "VETH_INFO_PEER", "binary")])
 IFLA_INFO.nested["IFLA_INFO_DATA"] = VETH_INFO  # the only kind whose data we send
 
@@ -149,6 +152,7 @@ class Link(Record):
         "mtu",
         "name",
         "operstate",
+        "port_state",
         "slave_kind",
         "type",
     )
@@ -165,6 +169,7 @@ class Link(Record):
     link: int | None
     link_netnsid: int | None
     operstate: int | None
+    port_state: int | None  # BR_STATE_* when the link is a bridge port
 
     def __init__(self, **fields: object) -> None:
         self._init(**fields)
@@ -184,13 +189,19 @@ def parse_link(data: bytes, offset: int, end: int) -> Link:
     _family, arphrd, index, flags, _change = IFINFOMSG.unpack_from(data, offset)
     attrs = IFLA.decode(data, offset + IFINFOMSG.size, end)
     info = attrs.get_nested("IFLA_LINKINFO")
+    slave_kind = info.get_str("IFLA_INFO_SLAVE_KIND") if info else None
+    port_state = None
+    if info is not None and slave_kind == "bridge":
+        slave = info.get_nested("IFLA_INFO_SLAVE_DATA")
+        port_state = slave.get_int("IFLA_BRPORT_STATE") if slave else None
     return Link(
         index=index,
         type=arphrd,
         name=attrs.get_str("IFLA_IFNAME") or "",
         flags=flags,
         kind=info.get_str("IFLA_INFO_KIND") if info else None,
-        slave_kind=info.get_str("IFLA_INFO_SLAVE_KIND") if info else None,
+        slave_kind=slave_kind,
+        port_state=port_state,
         master=attrs.get_int("IFLA_MASTER"),
         mtu=attrs.get_int("IFLA_MTU"),
         address=attrs.get_bytes("IFLA_ADDRESS"),

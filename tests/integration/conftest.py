@@ -1,0 +1,222 @@
+"""Integration fixtures: real namespaces, bridges, processes and containers, always cleaned up.
+
+Every object a test creates carries the ``pwt`` prefix, is registered for removal
+before it is created, and is removed even when the test fails. An autouse fixture
+snapshots the host's links, addresses and routes around every test and fails the
+test if anything is left behind or changed.
+
+Without root (or without LXC or Docker) tests are skipped, unless
+PIPEWORK_REQUIRE_ALL=1 (as in CI), which turns every skip into a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("PIPEWORK_REQUIRE_ALL") == "1"
+BIN = Path(sys.executable).parent
+PIPEWORK = str(BIN / "pipework")
+
+
+def require(condition: object, reason: str) -> None:
+    """Skip (or fail, under PIPEWORK_REQUIRE_ALL=1) when a test's prerequisite is missing."""
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"required integration prerequisite missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run a host command (an argv, never a shell) and capture its output."""
+    return subprocess.run(  # type: ignore[call-overload,no-any-return]
+        list(argv), capture_output=True, text=True, check=check, timeout=timeout, **kw
+    )
+
+
+def pipework(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``pipework`` command, as a user would."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [PIPEWORK, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )
+
+
+def ip_json(*args: str, netns: str | None = None) -> list[dict[str, object]]:
+    prefix = ["ip", "-n", netns] if netns else ["ip"]
+    out = sh(*prefix, "-j", *args).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def link(name: str, netns: str | None = None) -> dict[str, object] | None:
+    prefix = ["ip", "-n", netns] if netns else ["ip"]
+    res = sh(*prefix, "-j", "-d", "link", "show", "dev", name, check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        return None
+    return json.loads(res.stdout)[0]  # type: ignore[no-any-return]
+
+
+def addresses(name: str, netns: str | None = None) -> list[str]:
+    """The global addresses on ``name`` as "ADDR/PREFIX" strings."""
+    data = ip_json("addr", "show", "dev", name, netns=netns)
+    return [
+        f"{a['local']}/{a['prefixlen']}"
+        for entry in data
+        for a in entry.get("addr_info", [])  # type: ignore[attr-defined]
+        if a.get("scope") == "global"
+    ]
+
+
+def unique(prefix: str = "pwt") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def host_snapshot() -> dict[str, object]:
+    links = sorted(
+        (str(entry["ifname"]), str(entry.get("master", "")), str(entry.get("operstate", "")))
+        for entry in ip_json("link", "show")
+    )
+    addrs = sorted(
+        (str(entry["ifname"]), f"{a['local']}/{a['prefixlen']}")
+        for entry in ip_json("addr", "show")
+        for a in entry.get("addr_info", [])  # type: ignore[attr-defined]
+    )
+    routes = sorted(json.dumps(r, sort_keys=True) for r in ip_json("route", "show", "table", "all"))
+    return {"links": links, "addresses": addrs, "routes": routes}
+
+
+@pytest.fixture(autouse=True)
+def root_and_host_unchanged() -> Iterator[None]:
+    """Every integration test runs as root and leaves the host exactly as it found it."""
+    require(os.geteuid() == 0, "integration tests need root")
+    before = host_snapshot()
+    yield
+    after = None
+    for _ in range(20):  # links deleted with a namespace disappear asynchronously
+        after = host_snapshot()
+        if after == before:
+            return
+        time.sleep(0.1)
+    assert after == before, "the test left the host changed"
+
+
+class Cleanup:
+    """Undo actions registered before each object is created, run newest first."""
+
+    def __init__(self) -> None:
+        self._actions: list[tuple[str, Callable[[], object]]] = []
+
+    def add(self, what: str, action: Callable[[], object]) -> None:
+        self._actions.append((what, action))
+
+    def run(self) -> None:
+        errors = []
+        while self._actions:
+            what, action = self._actions.pop()
+            try:
+                action()
+            except Exception as exc:
+                errors.append(f"{what}: {exc}")
+        if errors:
+            raise RuntimeError("cleanup failed: " + "; ".join(errors))
+
+
+@pytest.fixture
+def cleanup() -> Iterator[Cleanup]:
+    c = Cleanup()
+    yield c
+    c.run()
+
+
+def _del_link(name: str) -> None:
+    sh("ip", "link", "del", name, check=False)
+
+
+@pytest.fixture
+def make_netns(cleanup: Cleanup) -> Callable[..., str]:
+    """Create a named network namespace (``ip netns add``), removed after the test."""
+
+    def make(name: str | None = None) -> str:
+        ns = name or unique("pwt-ns")
+        cleanup.add(f"netns {ns}", lambda: sh("ip", "netns", "del", ns, check=False))
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        return ns
+
+    return make
+
+
+@pytest.fixture
+def bridge_name(cleanup: Cleanup) -> Callable[..., str]:
+    """A fresh bridge name (starting with 'br', so pipework may create it), deleted afterwards."""
+
+    def make(prefix: str = "brpwt") -> str:
+        name = unique(prefix)[:15]
+        cleanup.add(f"bridge {name}", lambda: _del_link(name))
+        return name
+
+    return make
+
+
+@pytest.fixture
+def make_bridge(cleanup: Cleanup) -> Callable[..., str]:
+    """Create a Linux bridge ourselves (pipework must not consider it its own)."""
+
+    def make(name: str | None = None, mtu: int | None = None) -> str:
+        br = name or unique("brpwt")[:15]
+        cleanup.add(f"bridge {br}", lambda: _del_link(br))
+        sh("ip", "link", "add", br, "type", "bridge")
+        if mtu:
+            sh("ip", "link", "set", br, "mtu", str(mtu))
+        sh("ip", "link", "set", br, "up")
+        return br
+
+    return make
+
+
+@pytest.fixture
+def spawn(cleanup: Cleanup) -> Callable[..., subprocess.Popen[str]]:
+    """Start a long-running process (killed after the test)."""
+
+    def start(*argv: str, **kw: object) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(list(argv), text=True, **kw)  # type: ignore[call-overload]
+
+        def stop() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+
+        cleanup.add(f"process {argv[0]}", stop)
+        return proc  # type: ignore[no-any-return]
+
+    return start
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def ns_pid(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+def have(program: str) -> bool:
+    return shutil.which(program) is not None
