@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from .errors import NetlinkError, PipeworkError
 
@@ -23,13 +24,17 @@ if TYPE_CHECKING:
 
     Undo = Callable[[], None]
 
-#: Test hook: make the Nth step (1-based) fail as if the kernel had said EIO, to
-#: prove the rollback; used by the integration tests and the soak script.
+#: Test hooks, used by the integration tests and the soak script to prove the
+#: rollback: make the Nth step (1-based) fail as if the kernel had said EIO, or
+#: stop before it until a signal arrives (at most a minute).
 FAULT_ENV = "PIPEWORK_INJECT_FAULT"
+PAUSE_ENV = "PIPEWORK_INJECT_PAUSE"
 
 
-class Interrupted(BaseException):
-    """SIGTERM arrived while a plan was being applied."""
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM arrived while a plan was being applied (handled like Ctrl-C)."""
+
+    exit_code = 143
 
 
 class Step:
@@ -54,12 +59,17 @@ def apply(steps: Sequence[Step], *, verbose: bool = False) -> None:
     import _signal  # type: ignore[import-not-found]  # `signal` imports enum: milliseconds
 
     fault = int(os.environ.get(FAULT_ENV, "0") or 0)
+    pause = int(os.environ.get(PAUSE_ENV, "0") or 0)
     undos: list[tuple[str, Undo]] = []
     previous = _signal.signal(_signal.SIGTERM, _on_sigterm)
     try:
         for number, step in enumerate(steps, 1):
             if verbose:
                 sys.stderr.write(f"+ {step.command}\n")
+            if number == pause:
+                sys.stderr.write(f"pipework: paused before step {number}\n")
+                sys.stderr.flush()
+                time.sleep(60)
             if number == fault:
                 raise NetlinkError(5, "injected fault at", f"step {number} ({step.command})")
             undo = step.do()

@@ -39,19 +39,28 @@ def require(condition: object, reason: str) -> None:
     pytest.skip(reason)
 
 
-def sh(*argv: str, check: bool = True, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+def sh(
+    *argv: str, check: bool = True, timeout: float = 60, **kw: object
+) -> subprocess.CompletedProcess[str]:
     """Run a host command (an argv, never a shell) and capture its output."""
     return subprocess.run(  # type: ignore[call-overload,no-any-return]
         list(argv), capture_output=True, text=True, check=check, timeout=timeout, **kw
     )
 
 
-def pipework(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def pipework(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``pipework`` command, as a user would."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
-        [PIPEWORK, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+        [PIPEWORK, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -205,7 +214,9 @@ def spawn(cleanup: Cleanup) -> Callable[..., subprocess.Popen[str]]:
     return start
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 10, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -218,5 +229,68 @@ def ns_pid(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
+def exe_is(pid: int, name: str) -> bool:
+    """Whether ``pid`` runs ``name`` yet (unshare execs it after making the namespace)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe").endswith("/" + name)
+    except OSError:
+        return False
+
+
 def have(program: str) -> bool:
     return shutil.which(program) is not None
+
+
+def _cgroup_mounts() -> list[tuple[str, str]]:
+    """(mount point, fstype) of every cgroup hierarchy of this host."""
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            if fields[sep + 1] in ("cgroup", "cgroup2"):
+                mounts.append((fields[4], fields[sep + 1]))
+    return mounts
+
+
+@pytest.fixture
+def fake_lxc(cleanup: Cleanup, spawn) -> Callable[..., dict[str, int]]:
+    """Lay out a container's cgroups as a given LXC version does, on every hierarchy,
+    with a payload process in its own netns and a monitor process in the host's."""
+    require(have("unshare"), "unshare (util-linux) is needed")
+
+    def make(name: str, payload: str, monitor: str | None) -> dict[str, int]:
+        mounts = _cgroup_mounts()
+        require(mounts, "no cgroup hierarchy mounted")
+        procs = {}
+        for role, relpath, argv in (
+            ("payload", payload, ["unshare", "-n", "sleep", "600"]),
+            ("monitor", monitor, ["sleep", "600"]),
+        ):
+            if relpath is None:
+                continue
+            for mount, _fstype in mounts:
+                parts = relpath.split("/")
+                for depth in range(1, len(parts) + 1):
+                    path = os.path.join(mount, *parts[:depth])
+                    if os.path.isdir(path):
+                        continue
+                    cleanup.add(f"cgroup {path}", lambda p=path: os.rmdir(p))
+                    os.mkdir(path)
+                    parent = os.path.dirname(path)
+                    for knob in ("cpuset.cpus", "cpuset.mems"):  # v1 cpuset needs them set
+                        src = os.path.join(parent, knob)
+                        if os.path.exists(src) and os.path.exists(os.path.join(path, knob)):
+                            with open(src) as fs, open(os.path.join(path, knob), "w") as fd:
+                                fd.write(fs.read().strip() or "0")
+            proc = spawn(*argv)
+            wait_until(
+                lambda p=proc: os.readlink(f"/proc/{p.pid}/exe").endswith("sleep"), 10, "exec"
+            )
+            for mount, _fstype in mounts:
+                with open(os.path.join(mount, relpath, "cgroup.procs"), "w") as f:
+                    f.write(str(proc.pid))
+            procs[role] = proc.pid
+        return procs
+
+    return make

@@ -203,7 +203,8 @@ def test_verbose_prints_each_kernel_operation_as_an_ip_command(make_netns, bridg
     lines = res.stderr.splitlines()
     assert f"+ ip link add {br} type bridge && ip link set {br} up" in lines
     assert any(
-        line.startswith("+ ip link add veth1ns") and f"master {br} up type veth peer name eth1" in line
+        line.startswith("+ ip link add veth1ns")
+        and f"master {br} up type veth peer name eth1" in line
         for line in lines
     )
     assert f"+ ip -n {ns} addr add 198.51.100.47/24 brd 198.51.100.255 dev eth1" in lines
@@ -215,8 +216,20 @@ def test_gratuitous_arp_updates_a_neighbour_at_once(make_netns, bridge_name):
     br = bridge_name()
     assert pipework(br, watcher, "198.51.100.50/24").returncode == 0
     # The watcher believes 198.51.100.51 lives at an old MAC.
-    sh("ip", "-n", watcher, "neigh", "add", "198.51.100.51", "lladdr", "02:00:00:00:00:99",
-       "dev", "eth1", "nud", "stale")
+    sh(
+        "ip",
+        "-n",
+        watcher,
+        "neigh",
+        "add",
+        "198.51.100.51",
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "eth1",
+        "nud",
+        "stale",
+    )
     assert pipework(br, guest, "198.51.100.51/24", "02:00:c0:00:02:33").returncode == 0
     # No traffic from the watcher: only the announcement can have updated its cache.
     entries = ip_json("neigh", "show", "198.51.100.51", "dev", "eth1", netns=watcher)

@@ -55,6 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipeworkError as exc:
         sys.stderr.write(f"pipework: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during an attach
         sys.stderr.write("pipework: interrupted; every change made so far was rolled back\n")
-        return 130
+        return getattr(exc, "exit_code", 130)

@@ -1,0 +1,91 @@
+"""A failure part-way rolls back every step already done: nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from .conftest import PIPEWORK, ip_json, link, pipework, sh
+
+
+def _steps_of(br: str, ns: str, *args: str) -> int:
+    """How many steps an attach takes (read from -v on a throw-away run)."""
+    res = pipework("-v", br, ns, *args)
+    assert res.returncode == 0, res.stderr
+    return sum(1 for line in res.stderr.splitlines() if line.startswith("+ "))
+
+
+def test_every_failing_step_leaves_nothing_behind(make_netns, bridge_name):
+    probe_ns = make_netns()
+    probe_br = bridge_name()
+    count = _steps_of(probe_br, probe_ns, "198.51.100.90/24@203.0.113.1")
+    sh("ip", "link", "del", probe_br)
+    assert count >= 6  # bridge, veth, mark, up, address, old default, on-link route, default
+
+    ns = make_netns()
+    # The guest already has a default route that the gateway step replaces.
+    sh("ip", "-n", ns, "link", "add", "pwt-old", "type", "veth", "peer", "name", "pwt-old-p")
+    sh("ip", "-n", ns, "link", "set", "pwt-old", "up")
+    sh("ip", "-n", ns, "addr", "add", "203.0.113.200/24", "dev", "pwt-old")
+    sh("ip", "-n", ns, "route", "add", "default", "via", "203.0.113.254")
+    routes_before = ip_json("route", "show", "table", "all", netns=ns)
+    links_before = ip_json("link", "show", netns=ns)
+    for step in range(1, count + 1):
+        br = bridge_name()
+        res = pipework(
+            br, ns, "198.51.100.91/24@203.0.113.1", env={"PIPEWORK_INJECT_FAULT": str(step)}
+        )
+        assert res.returncode == 1, (step, res.stderr)
+        assert f"injected fault at step {step}" in res.stderr
+        assert link(br) is None, f"step {step}: the bridge pipework created is gone"
+        assert link("eth1", ns) is None, f"step {step}: no guest interface left"
+        links_now = ip_json("link", "show", netns=ns)
+        assert [x["ifname"] for x in links_now] == [x["ifname"] for x in links_before]
+        assert ip_json("route", "show", "table", "all", netns=ns) == routes_before, (
+            f"step {step}: the old default route is back"
+        )
+
+
+def test_fault_in_a_step_keeps_an_existing_bridge(make_netns, make_bridge):
+    ns = make_netns()
+    br = make_bridge()
+    res = pipework(br, ns, "198.51.100.92/24", env={"PIPEWORK_INJECT_FAULT": "3"})
+    assert res.returncode == 1
+    assert link(br) is not None, "a bridge pipework did not create is never deleted"
+    assert link("eth1", ns) is None
+
+
+def test_a_real_kernel_refusal_rolls_back(make_netns, bridge_name):
+    ns = make_netns()
+    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+    br = bridge_name()
+    res = pipework(br, ns, "2001:db8::91/64")
+    assert res.returncode == 1
+    assert "add address 2001:db8::91/64 on eth1" in res.stderr
+    assert "EACCES" in res.stderr or "EPERM" in res.stderr
+    assert link(br) is None and link("eth1", ns) is None
+
+
+@pytest.mark.parametrize("signal_name", ["INT", "TERM"])
+def test_a_signal_mid_attach_rolls_back(make_netns, bridge_name, signal_name):
+    ns = make_netns()
+    br = bridge_name()
+    for step in (2, 4, 5):  # after the bridge, after the veth, after the address
+        proc = subprocess.Popen(
+            [PIPEWORK, br, ns, "198.51.100.93/24"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PIPEWORK_INJECT_PAUSE": str(step)},
+        )
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == f"pipework: paused before step {step}\n"
+        proc.send_signal(getattr(signal, f"SIG{signal_name}"))
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == {"INT": 130, "TERM": 143}[signal_name], err
+        assert "interrupted; every change made so far was rolled back" in err
+        assert link(br) is None and link("eth1", ns) is None
