@@ -11,6 +11,7 @@ from _socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 from ._record import Record
 from .errors import UsageError
+from .integers import is_decimal
 
 _BITS = {4: 32, 6: 128}
 _AF = {4: AF_INET, 6: AF_INET6}
@@ -24,6 +25,8 @@ class IPAddress(Record):
     packed: bytes
 
     def __init__(self, family: int, packed: bytes) -> None:
+        if family not in _BITS or not isinstance(packed, bytes) or len(packed) * 8 != _BITS[family]:
+            raise UsageError(f"invalid IP address: family {family!r} with {packed!r}")
         self._init(family=family, packed=packed)
 
     @property
@@ -79,6 +82,10 @@ class IPInterface(Record):
     prefixlen: int
 
     def __init__(self, address: IPAddress, prefixlen: int) -> None:
+        if not isinstance(address, IPAddress):
+            raise UsageError(f"invalid interface address {address!r}: not an IPAddress")
+        if type(prefixlen) is not int or not 0 <= prefixlen <= address.bits:
+            raise UsageError(f"invalid prefix length {prefixlen!r} for {address}")
         self._init(address=address, prefixlen=prefixlen)
 
     @property
@@ -131,11 +138,13 @@ def parse_interface(text: str, what: str = "address") -> IPInterface:
     """Parse ``ADDR/PREFIX`` for an interface address, refusing what no host may carry."""
     addr_text, slash, prefix_text = text.partition("/")
     if not slash:
+        address = parse_address(text, what)  # say first if it is no address at all
+        guess = f"{text}/{24 if address.family == 4 else 64}"
         raise UsageError(
-            f"the IP address {text!r} has no prefix length; maybe you meant {text}/24 ?"
+            f"the IP address {text!r} has no prefix length; maybe you meant {guess!r}?"
         )
     address = parse_address(addr_text, what)
-    if not prefix_text.isdigit() or len(prefix_text) > 3:
+    if not is_decimal(prefix_text) or len(prefix_text) > 3:
         raise UsageError(f"invalid prefix length {prefix_text!r} in {what} {text!r}")
     prefixlen = int(prefix_text)
     if not 1 <= prefixlen <= address.bits:
@@ -144,11 +153,15 @@ def parse_interface(text: str, what: str = "address") -> IPInterface:
             f"(1-{address.bits} for IPv{address.family})"
         )
     iface = IPInterface(address, prefixlen)
-    _refuse_special(iface, what, text)
+    check_interface(iface, what, text)
     return iface
 
 
-def _refuse_special(iface: IPInterface, what: str, text: str) -> None:
+def check_interface(iface: IPInterface, what: str = "address", text: str | None = None) -> None:
+    """Refuse an interface address no host may carry (however the value was built)."""
+    text = str(iface) if text is None else text
+    if iface.prefixlen < 1:
+        raise UsageError(f"invalid {what} {text!r}: a /0 prefix leaves no subnet")
     address = iface.address
     problem = None
     if address.is_unspecified:

@@ -39,7 +39,12 @@ def mac_from_string(seed: str) -> bytes:
         from _md5 import md5  # type: ignore[import-not-found]  # C module; hashlib costs ms
     except ImportError:  # pragma: no cover - interpreters built without it
         from hashlib import md5
-    digest = md5((seed + "\n").encode()).digest()  # noqa: S324 - compatibility, not security
+    # surrogateescape: hash the very bytes the shell would have given md5sum
+    try:
+        raw = (seed + "\n").encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise UsageError(f"U:{seed!r} is not valid text") from None
+    digest = md5(raw).digest()  # noqa: S324 - compatibility, not security
     return b"\x02" + bytes(digest[:5])
 
 

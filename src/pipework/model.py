@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: Guest kinds a prefix may name (``lxc:devenv``); ``None`` means "guess".
 GUEST_KINDS = ("lxc", "docker", "netns", "pid")
+#: DHCP clients of the original's DHCP modes (``dhcp`` is pipework's own).
+DHCP_CLIENTS = ("dhcp", "udhcpc", "dhclient", "dhcpcd")
 
 
 class GuestRef(Record):
@@ -132,11 +134,12 @@ class AttachSpec(Record):
 
 def _validate_spec(spec: AttachSpec) -> None:
     """Check a request however it was built (command line or Python API), before any change."""
-    from .inet import IPAddress, IPInterface, check_gateway
-    from .names import check_ifname
+    from .inet import IPAddress, IPInterface, check_gateway, check_interface
+    from .names import check_guest_ref, check_ifname
 
     if not isinstance(spec.guest, GuestRef):
         raise UsageError("guest must be a GuestRef (see pipework.parse_guest_ref)")
+    check_guest_ref(spec.guest)
     if spec.host_if is None and spec.host_mac is None:
         raise UsageError("no host interface given")
     if spec.host_if is not None:
@@ -149,21 +152,24 @@ def _validate_spec(spec: AttachSpec) -> None:
             not isinstance(mac, bytes) or len(mac) != 6 or mac[0] & 1 or not any(mac)
         ):
             raise UsageError(f"invalid {what} {mac!r}: need 6 bytes, unicast, not all zero")
-    if spec.vlan is not None and (
-        not isinstance(spec.vlan, int) or isinstance(spec.vlan, bool) or not 1 <= spec.vlan <= 4094
-    ):
+    if spec.vlan is not None and (type(spec.vlan) is not int or not 1 <= spec.vlan <= 4094):
         raise UsageError(f"invalid VLAN id {spec.vlan!r}: must be 1-4094")
-    if spec.mtu is not None and (
-        not isinstance(spec.mtu, int) or isinstance(spec.mtu, bool) or not 68 <= spec.mtu <= 65535
-    ):
+    if spec.mtu is not None and (type(spec.mtu) is not int or not 68 <= spec.mtu <= 65535):
         raise UsageError(f"invalid MTU {spec.mtu!r}: must be 68-65535")
+    for flag in ("create_bridge", "direct_phys"):
+        if type(getattr(spec, flag)) is not bool:
+            raise UsageError(f"{flag} must be True or False, not {getattr(spec, flag)!r}")
     addressing = spec.addressing
     if not isinstance(addressing, Addressing):
         raise UsageError("addressing must be an Addressing")
+    if not isinstance(addressing.addresses, tuple) or not isinstance(addressing.gateways, tuple):
+        raise UsageError("addresses and gateways must be tuples")
     if not all(isinstance(a, IPInterface) for a in addressing.addresses):
         raise UsageError("addresses must be IPInterface values (see pipework.parse_interface)")
     if not all(isinstance(g, IPAddress) for g in addressing.gateways):
         raise UsageError("gateways must be IPAddress values (see pipework.parse_address)")
+    for iface in addressing.addresses:
+        check_interface(iface)
     if len({a.address for a in addressing.addresses}) != len(addressing.addresses):
         raise UsageError("the same address is given twice")
     families = [g.family for g in addressing.gateways]
@@ -171,8 +177,12 @@ def _validate_spec(spec: AttachSpec) -> None:
         raise UsageError("at most one gateway per address family")
     for gateway in addressing.gateways:
         check_gateway(gateway, addressing.addresses)
-    if addressing.dhcp is not None and addressing.addresses:
-        raise UsageError("DHCP and static addresses cannot be combined")
+    dhcp = addressing.dhcp
+    if dhcp is not None:
+        if not isinstance(dhcp, DhcpRequest) or dhcp.client not in DHCP_CLIENTS:
+            raise UsageError(f"invalid DHCP request {dhcp!r}")
+        if addressing.addresses or addressing.gateways:
+            raise UsageError("DHCP cannot be combined with static addresses or gateways")
 
 
 class Attachment(Record):

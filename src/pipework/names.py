@@ -7,6 +7,7 @@ argument can never reach ``find``, a glob, a path join or the kernel.
 from __future__ import annotations
 
 from .errors import UsageError
+from .integers import parse_int
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,11 +20,14 @@ IFNAMSIZ = 16  # including the trailing NUL: names have 1-15 bytes
 # shell metacharacters, '/', whitespace) is refused rather than interpreted.
 _GUEST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+@")
 GUEST_NAME_MAX = 253
+PID_MAX = (1 << 22) - 1  # PID_MAX_LIMIT is 4194304; pids stay below it
 
 
 def check_ifname(name: str, what: str = "interface name") -> str:
     """Validate a Linux interface name: 1-15 bytes, no '/', ':' or whitespace, not '.' or '..'."""
-    raw = name.encode("utf-8", "surrogateescape")
+    if not isinstance(name, str):
+        raise UsageError(f"{what} must be a string, not {type(name).__name__}")
+    raw = name.encode("utf-8", "surrogatepass")  # counted in bytes; odd characters refused below
     if not raw:
         raise UsageError(f"empty {what}")
     if len(raw) >= IFNAMSIZ:
@@ -38,6 +42,8 @@ def check_ifname(name: str, what: str = "interface name") -> str:
 
 def check_guest_name(name: str, what: str = "guest name") -> str:
     """Validate a container, netns or Docker name (never a glob, never a path)."""
+    if not isinstance(name, str):
+        raise UsageError(f"{what} must be a string, not {type(name).__name__}")
     if not name:
         raise UsageError(f"empty {what}")
     if len(name) > GUEST_NAME_MAX:
@@ -73,10 +79,28 @@ def parse_guest_ref(text: str) -> GuestRef:
             raise UsageError(
                 f"guest {text!r}: a path can only name a network namespace (netns:PATH)"
             )
-        if "\0" in value or len(value) > 4096 or "/../" in value + "/":
+        kind = "netns"
+    ref = GuestRef(kind, value)
+    check_guest_ref(ref)
+    return ref
+
+
+def check_guest_ref(ref: GuestRef) -> None:
+    """The rules of ``parse_guest_ref``, for a GuestRef however it was built."""
+    from .model import GUEST_KINDS
+
+    if ref.kind is not None and ref.kind not in GUEST_KINDS:
+        raise UsageError(f"unknown guest kind {ref.kind!r} (lxc, docker, netns or pid)")
+    value = ref.value
+    if not isinstance(value, str):
+        raise UsageError(f"guest must be a string, not {type(value).__name__}")
+    if value.startswith("/"):
+        if ref.kind != "netns":
+            raise UsageError(f"guest {value!r}: a path can only name a network namespace")
+        if "\0" in value or len(value) > 4096 or "/../" in value + "/" or "/./" in value + "/":
             raise UsageError(f"invalid netns path {value!r}")
-        return GuestRef("netns", value)
-    if kind == "pid" and not (value.isdigit() and 0 < int(value) <= 1 << 22):
-        raise UsageError(f"invalid pid {value!r} in {text!r}")
-    check_guest_name(value, "guest name" if kind is None else f"{kind} guest name")
-    return GuestRef(kind, value)
+        return
+    if ref.kind == "pid":
+        parse_int(value, "pid", 1, PID_MAX)
+        return
+    check_guest_name(value, "guest name" if ref.kind is None else f"{ref.kind} guest name")

@@ -22,12 +22,12 @@ from __future__ import annotations
 from .._record import Record
 from ..errors import UsageError
 from ..inet import IPAddress, IPInterface, parse_address, parse_interface
+from ..integers import parse_int, parse_seconds
 from ..mac import mac_from_string, parse_mac
-from ..model import Addressing, AttachSpec, DhcpRequest, GuestRef
+from ..model import DHCP_CLIENTS, Addressing, AttachSpec, DhcpRequest, GuestRef
 from ..names import check_ifname, parse_guest_ref
 
 PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
-DHCP_CLIENTS = ("dhcp", "udhcpc", "dhclient", "dhcpcd")
 _FOREGROUND_OK = ("dhcp", "udhcpc", "dhclient")  # dhcpcd has no -f mode in the original
 MAX_ARG = 4096
 
@@ -93,16 +93,6 @@ def _take_value(args: list[str], i: int, option: str) -> str:
     return args[i + 1]
 
 
-def _parse_timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"invalid --timeout {text!r}: expected seconds") from None
-    if not 0 < value <= 86400:  # also false for NaN
-        raise UsageError(f"invalid --timeout {text!r}: must be between 0 and 86400 seconds")
-    return value
-
-
 def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCommand | HelpCommand:
     """Parse the original command line (without the program name)."""
     for arg in argv:
@@ -114,6 +104,7 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
     verbose = False
     create_bridge = False
     direct_phys = False
+    mtu: int | None = None
     ended = False  # after "--" the next word is a host interface, whatever it looks like
     # Global options before the host interface.
     while args and args[0].startswith("-"):
@@ -126,6 +117,10 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
             create_bridge = True
         elif opt == "--direct-phys":
             direct_phys = True
+        elif opt == "--mtu":
+            if not args:
+                raise UsageError("option --mtu needs a value")
+            mtu = parse_int(args.pop(0), "--mtu", 68, 65535)
         elif opt == "--wait":
             return _parse_wait(args)
         elif opt == "--":
@@ -140,7 +135,7 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
         if not args:
             raise UsageError(f"pipework {first} needs a guest")
         return PassthroughCommand(first, parse_guest_ref(args[0]), tuple(args[1:]), verbose)
-    return _parse_attach(first, args, verbose, create_bridge, direct_phys)
+    return _parse_attach(first, args, verbose, create_bridge, direct_phys, mtu)
 
 
 def _parse_wait(args: list[str]) -> WaitCommand:
@@ -152,7 +147,7 @@ def _parse_wait(args: list[str]) -> WaitCommand:
         if opt == "-i":
             ifname = check_ifname(_take_value(args, i, opt), "container interface name")
         elif opt == "--timeout":
-            timeout = _parse_timeout(_take_value(args, i, opt))
+            timeout = parse_seconds(_take_value(args, i, opt), "--timeout", 86400)
         else:
             raise UsageError(f"unexpected argument {opt!r} after --wait")
         i += 2
@@ -160,7 +155,12 @@ def _parse_wait(args: list[str]) -> WaitCommand:
 
 
 def _parse_attach(
-    first: str, args: list[str], verbose: bool, create_bridge: bool, direct_phys: bool
+    first: str,
+    args: list[str],
+    verbose: bool,
+    create_bridge: bool,
+    direct_phys: bool,
+    mtu: int | None,
 ) -> AttachCommand:
     host_if: str | None
     host_mac = None
@@ -172,7 +172,6 @@ def _parse_attach(
     container_ifname = None
     host_ifname = None
     family = None
-    mtu = None
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -191,10 +190,7 @@ def _parse_attach(
                 raise UsageError(f"invalid address family -a {value!r}: must be 4 or 6")
             family = int(value)
         elif arg == "--mtu":
-            value = _take_value(args, i, arg)
-            if not value.isdigit() or not 68 <= int(value) <= 65535:
-                raise UsageError(f"invalid --mtu {value!r}: must be 68-65535")
-            mtu = int(value)
+            mtu = parse_int(_take_value(args, i, arg), "--mtu", 68, 65535)
         elif arg in ("-v", "--verbose"):
             verbose = True
             i += 1
@@ -272,9 +268,7 @@ def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None]:
     mac_text, at, vlan_text = text.partition("@")
     vlan = None
     if at:
-        if not vlan_text.isdigit() or len(vlan_text) > 4 or not 1 <= int(vlan_text) <= 4094:
-            raise UsageError(f"invalid VLAN id {vlan_text!r}: must be 1-4094")
-        vlan = int(vlan_text)
+        vlan = parse_int(vlan_text, "VLAN id", 1, 4094)
     if not mac_text:
         if not at:
             raise UsageError("empty MAC address")

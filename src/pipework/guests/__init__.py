@@ -40,7 +40,7 @@ def search(ref: GuestRef) -> list[Finding]:
             findings.append(lxc.find_nested(value))
         return findings
     findings = [netns.find(value), lxc.find(value), docker.find(value)]
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         findings.append(pid.find(value))
     if not any(f.candidates for f in findings):
         findings.append(lxc.find_nested(value))

@@ -106,7 +106,8 @@ def parse_mountinfo(text: str) -> list[CgroupMount]:
 
 def read_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[CgroupMount]:
     try:
-        with open(mountinfo) as f:
+        # surrogateescape: a mount point that is not UTF-8 must not break lookups
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
             return parse_mountinfo(f.read())
     except OSError:
         return []
@@ -169,25 +170,38 @@ def find_nested(mounts: list[CgroupMount], name: str) -> list[CgroupMatch]:
 
 
 def procs(match: CgroupMatch) -> list[int]:
-    """Processes of the container: its payload cgroup, else its first populated child.
+    """Processes of the container: its payload cgroup, else the shallowest populated level.
 
     On cgroup v2 the payload may hold no process of its own (an init that moves
     itself into ``init.scope``, the no-internal-process rule), so the subtree is
-    searched breadth-first, lowest pid first so the container's init wins.
+    searched level by level, lowest pid of a level first so the container's init
+    wins. Containers nested inside this one (their own ``lxc.payload.*``) are
+    never entered: their processes live in other network namespaces.
     """
-    queue = [match.path]
+    level = [match.path]
     seen = 0
-    while queue and seen < _PROCS_MAX_DIRS:
-        path = queue.pop(0)
-        seen += 1
-        pids = _read_pids(path)
-        if pids:
-            return sorted(pids)
-        try:
-            queue.extend(e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
-        except OSError:
-            continue
+    while level and seen < _PROCS_MAX_DIRS:
+        found: list[int] = []
+        children: list[str] = []
+        for path in level:
+            seen += 1
+            found.extend(_read_pids(path))
+            try:
+                children.extend(
+                    entry.path
+                    for entry in os.scandir(path)
+                    if entry.is_dir(follow_symlinks=False) and not _is_lxc_dir(entry.name)
+                )
+            except OSError:
+                continue
+        if found:
+            return sorted(found)
+        level = children
     return []
+
+
+def _is_lxc_dir(name: str) -> bool:
+    return name == "lxc" or name.startswith(("lxc.payload", "lxc.monitor"))
 
 
 def _read_pids(path: str) -> list[int]:
@@ -203,7 +217,7 @@ def _read_pids(path: str) -> list[int]:
 def pid_in_cgroup(pid: int, relpath: str, proc: str = "/proc") -> bool:
     """Whether ``pid`` still lives in (or below) the cgroup ``relpath`` of any hierarchy."""
     try:
-        with open(f"{proc}/{pid}/cgroup") as f:
+        with open(f"{proc}/{pid}/cgroup", encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
     except OSError:
         return False

@@ -95,7 +95,7 @@ def _message(body: bytes) -> str:
 def still_in_container(pid: int, container_id: str) -> bool:
     """After pinning: is ``pid`` still a process of the container (not a reused pid)?"""
     try:
-        with open(f"/proc/{pid}/cgroup") as f:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
     except OSError:
         return False

@@ -121,7 +121,7 @@ def still_in_container(pid: int, check: str) -> bool:
         return cgroup.pid_in_cgroup(pid, check)
     name = check[4:]
     try:
-        with open(f"/proc/{pid}/cgroup") as f:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
     except OSError:
         return False  # the process is gone

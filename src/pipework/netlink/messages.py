@@ -223,10 +223,8 @@ def dump_links() -> tuple[int, int, bytes]:
     return RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg()
 
 
-def create_bridge(name: str, *, up: bool, alias: str | None = None) -> tuple[int, int, bytes]:
+def create_bridge(name: str, *, up: bool) -> tuple[int, int, bytes]:
     attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
-    if alias:
-        attrs.append(("IFLA_IFALIAS", alias))
     attrs.append(("IFLA_LINKINFO", IFLA_INFO.encode([("IFLA_INFO_KIND", "bridge")])))
     flags = IFF_UP if up else 0
     return RTM_NEWLINK, CREATE_EXCL, ifinfomsg(0, flags, IFF_UP) + IFLA.encode(attrs)
@@ -241,13 +239,13 @@ def create_veth(
     master: int | None = None,
     up: bool = True,
     peer_mac: bytes | None = None,
-    alias: str | None = None,
 ) -> tuple[int, int, bytes]:
     """One request for the whole pair: the peer is born inside the guest with its final
     name, MAC and MTU, so no link ever has to move between namespaces.
 
     The peer cannot be born up: the kernel configures it before the pair is joined
     and ``veth_open`` then fails with ENOTCONN, so the guest side is set up later.
+    Nor can the alias be given here (link creation ignores IFLA_IFALIAS).
     """
     peer_attrs: list[tuple[str, object]] = [("IFLA_IFNAME", peer_name)]
     if mtu is not None:
@@ -268,8 +266,6 @@ def create_veth(
         attrs.append(("IFLA_MTU", mtu))
     if master is not None:
         attrs.append(("IFLA_MASTER", master))
-    if alias:
-        attrs.append(("IFLA_IFALIAS", alias))
     attrs.append(("IFLA_LINKINFO", info))
     body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
     return RTM_NEWLINK, CREATE_EXCL, body
@@ -457,9 +453,11 @@ def route_request(
         attrs.append(("RTA_OIF", oif))
     if priority is not None:
         attrs.append(("RTA_PRIORITY", priority))
-    if table > 255:
+    header_table = table
+    if table > 255:  # as iproute2: the header says "unspecified", the attribute has the id
         attrs.append(("RTA_TABLE", table))
-    body = RTMSG.pack(family, dst_len, 0, 0, table & 0xFF, protocol, scope, RTN_UNICAST, 0)
+        header_table = 0
+    body = RTMSG.pack(family, dst_len, 0, 0, header_table, protocol, scope, RTN_UNICAST, 0)
     return msg_type, flags, body + RTA.encode(attrs)
 
 

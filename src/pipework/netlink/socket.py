@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from _socket import SOCK_CLOEXEC, SOCK_RAW, socket
+from _struct import Struct
 
 from ..errors import NetlinkError
 from .codec import NLMSGHDR, DecodeError, pack_message, split_attrs, split_messages
@@ -19,6 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..netns import NetNS
 
+_S32 = Struct("=i")
 AF_NETLINK = 16
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -137,7 +139,7 @@ class NetlinkSocket:
     ) -> None:
         if end - start < 4:
             raise DecodeError("truncated netlink error message")
-        code = int.from_bytes(data[start : start + 4], "little", signed=True)
+        code = _S32.unpack_from(data, start)[0]  # host byte order, like all of netlink
         if code == 0:
             return
         message = None
