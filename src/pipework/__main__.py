@@ -1,7 +1,5 @@
 """``python -m pipework``."""
 
-import sys
+from .cli.main import exit_with_main
 
-from .cli.main import main
-
-sys.exit(main())
+exit_with_main()

@@ -93,11 +93,26 @@ def _link_up(ctx: AttachContext) -> Undo:
         raise HostStateError(f"{name} is missing from {ctx.guest.label} right after its creation")
     link = m.parse_link(*replies[0][1:])
     ctx.guest_link = link
-    nl.request(m.set_link(link.index, up=True), op="bring up", obj=f"{name} in {ctx.guest.label}")
+    conf = None
+    if link.arp_notify == 0 and any(a.family == 4 for a in ctx.spec.addressing.addresses):
+        # The kernel applies flags before sysctls: no ARP goes out at this "up",
+        # only later, when announce.py asks for it (see there).
+        conf = {m.IPV4_DEVCONF_ARP_NOTIFY: 1}
+        ctx.arp_notify_before = 0
+    nl.request(
+        m.set_link(link.index, up=True, ipv4_conf=conf),
+        op="bring up",
+        obj=f"{name} in {ctx.guest.label}",
+    )
     index = link.index
+    restore = {m.IPV4_DEVCONF_ARP_NOTIFY: 0} if conf else None
 
     def undo() -> None:
-        _quietly(lambda: nl.request(m.set_link(index, up=False), op="bring down", obj=name))
+        _quietly(
+            lambda: nl.request(
+                m.set_link(index, up=False, ipv4_conf=restore), op="bring down", obj=name
+            )
+        )
 
     return undo
 

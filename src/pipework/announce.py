@@ -1,67 +1,71 @@
-"""Tell the neighbours about the new address: gratuitous ARP (IPv4), unsolicited NA (IPv6).
+"""Tell the neighbours about the new addresses: gratuitous ARP (IPv4), unsolicited NA (IPv6).
 
 The original ran ``arping -c 1 -A`` and so waited a second for a reply that never
-comes; pipework writes the one frame itself on a packet socket opened inside the
-guest and returns at once. An announcement that cannot be sent is a warning, not
-a failure: the address works, neighbours just learn it on first contact.
+comes. pipework sends the announcements without waiting, and without a packet
+socket: closing an AF_PACKET socket waits for a kernel RCU grace period (about
+15 ms here, as long as the rest of the attach). Instead:
+
+* IPv4: the guest interface's ``arp_notify`` sysctl is turned on when it is
+  brought up (``addressing``), and here the interface's MAC is set to itself.
+  The kernel answers that address change with a gratuitous ARP request for every
+  IPv4 address of the interface (RFC 5227's announcement), and in the same netlink
+  request ``arp_notify`` goes back to what it was.
+* IPv6: an unsolicited neighbour advertisement (Override set, with our link-layer
+  address) to all nodes, from a raw ICMPv6 socket inside the guest; the kernel
+  fills in the checksum.
+
+An announcement that cannot be sent is a warning, not a failure: the address
+works, neighbours just learn it on first contact.
 """
 
 from __future__ import annotations
 
 from _struct import pack
 
+from .errors import NetlinkError
+from .netlink import messages as m
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from _socket import socket
+    from .context import AttachContext
 
-    from .inet import IPInterface
-
-ETH_P_ARP = 0x0806
-ETH_P_IPV6 = 0x86DD
-BROADCAST = b"\xff" * 6
-ALL_NODES = bytes.fromhex("ff020000000000000000000000000001")
-ALL_NODES_MAC = bytes.fromhex("333300000001")
+ALL_NODES = "ff02::1"
+IPV6_MULTICAST_HOPS = 18
 
 
-def arp_announcement(mac: bytes, ip: bytes) -> bytes:
-    """An ARP request for our own address (RFC 5227 "ARP Announcement")."""
-    eth = BROADCAST + mac + pack("!H", ETH_P_ARP)
-    arp = pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\0" * 6 + ip
-    return eth + arp
+def neighbour_advertisement(mac: bytes, target: bytes) -> bytes:
+    """ICMPv6 type 136, Override set, target address, option 2 (target link-layer address).
+
+    The checksum is left zero: on a raw ICMPv6 socket the kernel computes it.
+    """
+    return pack("!BBHI", 136, 0, 0, 0x20000000) + target + pack("!BB", 2, 1) + mac
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def unsolicited_na(mac: bytes, ip: bytes) -> bytes:
-    """A neighbour advertisement to all nodes, Override set, with our link-layer address."""
-    # type 136, code 0, checksum, flags (Override = 0x20000000), target, option 2 (TLLA)
-    body = pack("!BBHI", 136, 0, 0, 0x20000000) + ip + pack("!BB", 2, 1) + mac
-    pseudo = ip + ALL_NODES + pack("!IxxxB", len(body), 58)
-    body = body[:2] + pack("!H", _checksum(pseudo + body)) + body[4:]
-    ipv6 = pack("!IHBB", 6 << 28, len(body), 58, 255) + ip + ALL_NODES
-    return ALL_NODES_MAC + mac + pack("!H", ETH_P_IPV6) + ipv6 + body
-
-
-def announce(
-    sock: socket, ifname: str, mac: bytes, addresses: tuple[IPInterface, ...]
-) -> list[str]:
-    """Send one announcement per address; return warnings for those that could not go out."""
-    warnings = []
-    for iface in addresses:
-        packed = iface.address.packed
-        if iface.family == 4:
-            frame, proto = arp_announcement(mac, packed), ETH_P_ARP
-        else:
-            frame, proto = unsolicited_na(mac, packed), ETH_P_IPV6
+def announce(ctx: AttachContext, mac: bytes) -> list[str]:
+    """Announce every static address of the guest interface; return warnings."""
+    warnings: list[str] = []
+    ifname = ctx.spec.container_ifname
+    addresses = ctx.spec.addressing.addresses
+    if any(a.family == 4 for a in addresses):
+        restore = {m.IPV4_DEVCONF_ARP_NOTIFY: ctx.arp_notify_before or 0}
         try:
-            sock.sendto(frame, (ifname, proto))
-        except OSError as exc:
-            warnings.append(f"could not announce {iface.address} on {ifname}: {exc.strerror}")
+            ctx.guest_nl.request(
+                m.set_link(ctx.guest_index, address=mac, ipv4_conf=restore),
+                op="announce (gratuitous ARP)",
+                obj=f"{ifname} in {ctx.guest.label}",
+            )
+        except NetlinkError as exc:
+            warnings.append(f"could not announce the IPv4 addresses of {ifname}: {exc}")
+    v6 = [a for a in addresses if a.family == 6]
+    if v6:
+        sock = ctx.icmp6
+        sock.setsockopt(41, IPV6_MULTICAST_HOPS, 255)  # IPPROTO_IPV6; RFC 4861 needs 255
+        for iface in v6:
+            try:
+                sock.sendto(
+                    neighbour_advertisement(mac, iface.address.packed),
+                    (ALL_NODES, 0, 0, ctx.guest_index),
+                )
+            except OSError as exc:
+                warnings.append(f"could not announce {iface.address} on {ifname}: {exc.strerror}")
     return warnings

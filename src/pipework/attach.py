@@ -57,7 +57,7 @@ def attach_guest(
         if not_ready:
             warnings.append(not_ready)
         if spec.addressing.addresses and mac:
-            warnings += announce(ctx.packet, spec.container_ifname, mac, spec.addressing.addresses)
+            warnings += announce(ctx, mac)
         return Attachment(
             guest=guest.label,
             runtime=guest.runtime,

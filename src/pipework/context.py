@@ -6,12 +6,14 @@ guest's namespace; the host socket may be shared by many attaches (the batch API
 
 from __future__ import annotations
 
-from _socket import AF_PACKET, SOCK_CLOEXEC, SOCK_RAW, socket
+from _socket import AF_INET6, SOCK_CLOEXEC, SOCK_RAW, socket
 
 from .netlink.socket import NetlinkSocket
 from .netns import inside
 
 TYPE_CHECKING = False
+IPPROTO_ICMPV6 = 58
+
 if TYPE_CHECKING:
     from .model import AttachSpec, Guest
     from .netlink.messages import Link
@@ -20,7 +22,8 @@ if TYPE_CHECKING:
 class AttachContext:
     __slots__ = (
         "_guest_nl",
-        "_packet",
+        "_icmp6",
+        "arp_notify_before",
         "bridge",
         "created_bridge",
         "guest",
@@ -40,14 +43,17 @@ class AttachContext:
         self.host_ifname = ""
         self.host_link: Link | None = None
         self.guest_link: Link | None = None
+        self.arp_notify_before: int | None = None
         self._guest_nl: NetlinkSocket | None = None
-        self._packet: socket | None = None
+        self._icmp6: socket | None = None
 
     def _open_guest_sockets(self) -> None:
+        """Everything the attach needs inside the guest, in one visit to its namespace."""
         with inside(self.guest.netns):
             self._guest_nl = NetlinkSocket(self.guest.label)
-            # protocol 0: a send-only packet socket, for the ARP/NA announcements
-            self._packet = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)
+            if any(a.family == 6 for a in self.spec.addressing.addresses):
+                # for the unsolicited neighbour advertisements (announce.py)
+                self._icmp6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6)
 
     @property
     def guest_nl(self) -> NetlinkSocket:
@@ -57,11 +63,11 @@ class AttachContext:
         return self._guest_nl
 
     @property
-    def packet(self) -> socket:
-        if self._packet is None:
+    def icmp6(self) -> socket:
+        if self._icmp6 is None:
             self._open_guest_sockets()
-        assert self._packet is not None
-        return self._packet
+        assert self._icmp6 is not None
+        return self._icmp6
 
     @property
     def guest_index(self) -> int:
@@ -81,6 +87,6 @@ class AttachContext:
         if self._guest_nl is not None:
             self._guest_nl.close()
             self._guest_nl = None
-        if self._packet is not None:
-            self._packet.close()
-            self._packet = None
+        if self._icmp6 is not None:
+            self._icmp6.close()
+            self._icmp6 = None

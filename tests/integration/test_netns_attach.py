@@ -255,3 +255,33 @@ def test_python_api_attaches_several_addresses(make_netns, bridge_name):
     assert sorted(addresses("api0", ns)) == ["198.51.100.60/24", "2001:db8::60/64"]
     assert link(result.host_ifname)["master"] == br
     assert link("api0", ns)["address"] == result.mac.hex(":")
+
+
+def test_unsolicited_neighbour_advertisement_updates_a_neighbour_at_once(make_netns, bridge_name):
+    watcher, guest = make_netns(), make_netns()
+    br = bridge_name()
+    assert pipework(br, watcher, "2001:db8::50/64").returncode == 0
+    sh(
+        "ip",
+        "-n",
+        watcher,
+        "neigh",
+        "add",
+        "2001:db8::51",
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "eth1",
+        "nud",
+        "stale",
+    )
+    assert pipework(br, guest, "2001:db8::51/64", "02:00:c0:00:02:34").returncode == 0
+    entries = ip_json("neigh", "show", "2001:db8::51", "dev", "eth1", netns=watcher)
+    assert entries and entries[0]["lladdr"] == "02:00:c0:00:02:34"
+
+
+def test_arp_notify_of_the_guest_interface_is_left_as_it_was(make_netns, bridge_name):
+    ns = make_netns()
+    assert pipework(bridge_name(), ns, "198.51.100.52/24").returncode == 0
+    value = sh("ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.conf.eth1.arp_notify")
+    assert value.stdout.strip() == "0"

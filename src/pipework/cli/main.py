@@ -58,3 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during an attach
         sys.stderr.write("pipework: interrupted; every change made so far was rolled back\n")
         return getattr(exc, "exit_code", 130)
+
+
+def exit_with_main() -> None:
+    """Run ``main`` and end the process at once (the ``pipework`` command).
+
+    ``os._exit`` skips the interpreter's teardown (module and object destruction),
+    which a one-shot command does not need; output is flushed first.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+    except OSError:
+        code = code or 1
+    sys.stderr.flush()
+    import os
+
+    os._exit(code)

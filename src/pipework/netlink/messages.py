@@ -10,7 +10,9 @@ from __future__ import annotations
 from _struct import Struct
 
 from .._record import Record
-from .codec import AttrTable, DecodeError, pack_attr
+from .codec import NLA_F_NESTED, Attrs, AttrTable, DecodeError, pack_attr
+
+_U32 = Struct("=I")
 
 # Message types.
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
@@ -77,6 +79,15 @@ IFLA_INFO = AttrTable(
     ],
 )
 IFLA.nested["IFLA_LINKINFO"] = IFLA_INFO
+# IFLA_AF_SPEC holds one nested set per address family; AF_INET's carries the
+# interface's IPv4 sysctls (devconf) as IFLA_INET_CONF: read as an array of u32,
+# written as attributes whose type is the IPV4_DEVCONF_* index.
+IFLA_AF_SPEC = AttrTable("IFLA_AF_SPEC", [(2, "AF_INET", "nested")])
+IFLA_INET = AttrTable("IFLA_INET", [(1, "IFLA_INET_CONF", "binary")])
+IFLA.nested["IFLA_AF_SPEC"] = IFLA_AF_SPEC
+IFLA_AF_SPEC.nested["AF_INET"] = IFLA_INET
+IPV4_DEVCONF_ARP_NOTIFY = 22  # <linux/ip.h>: send gratuitous ARP on up/address change
+
 IFLA_BRPORT = AttrTable("IFLA_BRPORT", [(1, "IFLA_BRPORT_STATE", "u8")])
 IFLA_INFO.nested["IFLA_INFO_SLAVE_DATA"] = IFLA_BRPORT  # the only slave data we read
 BR_STATE_DISABLED, BR_STATE_FORWARDING = 0, 3
@@ -143,6 +154,7 @@ class Link(Record):
     __slots__ = (
         "address",
         "alias",
+        "arp_notify",
         "flags",
         "index",
         "kind",
@@ -170,6 +182,7 @@ class Link(Record):
     link_netnsid: int | None
     operstate: int | None
     port_state: int | None  # BR_STATE_* when the link is a bridge port
+    arp_notify: int | None  # the interface's net.ipv4.conf.<if>.arp_notify
 
     def __init__(self, **fields: object) -> None:
         self._init(**fields)
@@ -197,6 +210,7 @@ def parse_link(data: bytes, offset: int, end: int) -> Link:
     return Link(
         index=index,
         type=arphrd,
+        arp_notify=_devconf(attrs, IPV4_DEVCONF_ARP_NOTIFY),
         name=attrs.get_str("IFLA_IFNAME") or "",
         flags=flags,
         kind=info.get_str("IFLA_INFO_KIND") if info else None,
@@ -210,6 +224,16 @@ def parse_link(data: bytes, offset: int, end: int) -> Link:
         link_netnsid=attrs.get_int("IFLA_LINK_NETNSID"),
         operstate=attrs.get_int("IFLA_OPERSTATE"),
     )
+
+
+def _devconf(attrs: Attrs, index: int) -> int | None:
+    spec = attrs.get_nested("IFLA_AF_SPEC")
+    inet = spec.get_nested("AF_INET") if spec else None
+    conf = inet.get_bytes("IFLA_INET_CONF") if inet else None
+    if conf is None or len(conf) < 4 * index:
+        return None
+    value: int = _U32.unpack_from(conf, 4 * (index - 1))[0]
+    return value
 
 
 def get_link(name: str | None = None, index: int = 0) -> tuple[int, int, bytes]:
@@ -278,7 +302,11 @@ def set_link(
     alias: str | None = None,
     mtu: int | None = None,
     master: int | None = None,
+    address: bytes | None = None,
+    ipv4_conf: dict[int, int] | None = None,
 ) -> tuple[int, int, bytes]:
+    """Change an existing link. The kernel applies the MAC address first, then the
+    flags, then the IPv4 sysctls (``ipv4_conf``: IPV4_DEVCONF_* index -> value)."""
     flags = IFF_UP if up else 0
     change = IFF_UP if up is not None else 0
     attrs: list[tuple[str, object]] = []
@@ -288,11 +316,14 @@ def set_link(
         attrs.append(("IFLA_MTU", mtu))
     if master is not None:
         attrs.append(("IFLA_MASTER", master))
-    return (
-        RTM_NEWLINK,
-        NLM_F_REQUEST | NLM_F_ACK,
-        ifinfomsg(index, flags, change) + IFLA.encode(attrs),
-    )
+    if address is not None:
+        attrs.append(("IFLA_ADDRESS", address))
+    if ipv4_conf:
+        conf = b"".join(pack_attr(key, _U32.pack(value)) for key, value in ipv4_conf.items())
+        inet = pack_attr(1 | NLA_F_NESTED, conf)  # IFLA_INET_CONF
+        attrs.append(("IFLA_AF_SPEC", pack_attr(AF_INET | NLA_F_NESTED, inet)))
+    body = ifinfomsg(index, flags, change) + IFLA.encode(attrs)
+    return RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body
 
 
 def delete_link(index: int) -> tuple[int, int, bytes]:
