@@ -29,6 +29,9 @@ make_venv() {
     [ -x .venv/bin/python ] || "$py" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q -e ".$extras"
+    # Builds are isolated, so the venv itself needs no setuptools; without it no
+    # distutils shim is loaded at every interpreter start (part of each pipework run).
+    .venv/bin/python -m pip uninstall -q -y setuptools >/dev/null 2>&1 || true
     # Compile now: a run must never pay for byte-compiling (and may not be allowed to).
     .venv/bin/python -m compileall -q src >/dev/null
 }

@@ -179,3 +179,21 @@ def test_host_network_container_is_refused(image, cleanup, bridge_name):
     assert res.returncode == 1
     assert "shares this host's network namespace" in res.stderr
     assert link(br) is None
+
+
+def test_an_ambiguous_id_prefix_lists_the_containers(container, bridge_name):
+    # Two of at most 17 containers share their first hex digit (pigeonhole).
+    by_digit: dict[str, list[str]] = {}
+    for _ in range(17):
+        name = container(start=False)
+        cid = _inspect(name, "{{.Id}}")
+        by_digit.setdefault(cid[0], []).append(cid[:12])
+        if len(by_digit[cid[0]]) == 2:
+            break
+    digit, ids = next((d, i) for d, i in by_digit.items() if len(i) == 2)
+    br = bridge_name()
+    res = pipework(br, f"docker:{digit}", "198.51.100.11/24")
+    assert res.returncode == 1
+    assert f"guest '{digit}' matches 2 guests in docker" in res.stderr
+    assert all(cid in res.stderr for cid in ids)
+    assert link(br) is None

@@ -23,7 +23,6 @@ from .._record import Record
 from ..errors import UsageError
 from ..inet import IPAddress, IPInterface, parse_address, parse_interface
 from ..integers import parse_int, parse_seconds
-from ..mac import mac_from_string, parse_mac
 from ..model import DHCP_CLIENTS, Addressing, AttachSpec, DhcpRequest, GuestRef
 from ..names import check_ifname, parse_guest_ref
 
@@ -165,6 +164,8 @@ def _parse_attach(
     host_if: str | None
     host_mac = None
     if first.startswith("mac:"):
+        from ..mac import parse_mac
+
         host_mac = parse_mac(first[4:], "host interface MAC (mac:…)")
         host_if = None
     else:
@@ -265,6 +266,8 @@ def _parse_addressing(text: str, family: int | None) -> Addressing:
 
 
 def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None]:
+    from ..mac import mac_from_string, parse_mac  # only when a MAC is given
+
     mac_text, at, vlan_text = text.partition("@")
     vlan = None
     if at:

@@ -24,24 +24,36 @@ __all__ = ["resolve", "search"]
 
 
 def search(ref: GuestRef) -> list[Finding]:
-    """Ask the resolvers that apply to ``ref``; the fast ones first, the nested walk last."""
-    from . import docker, lxc, netns, pid
+    """Ask the resolvers that apply to ``ref``; the fast ones first, the nested walk last.
 
+    Each resolver is imported only when asked: a one-shot attach pays for the
+    runtimes it looks at, not for all of them.
+    """
     value = ref.value
     if ref.kind == "netns":
+        from . import netns
+
         return [netns.find_path(value) if ref.is_path else netns.find(value)]
     if ref.kind == "pid":
+        from . import pid
+
         return [pid.find(value)]
     if ref.kind == "docker":
+        from . import docker
+
         return [docker.find(value)]
+    from . import lxc
+
     if ref.kind == "lxc":
         findings = [lxc.find(value)]
-        if not findings[0].candidates:
-            findings.append(lxc.find_nested(value))
-        return findings
-    findings = [netns.find(value), lxc.find(value), docker.find(value)]
-    if value.isascii() and value.isdigit():
-        findings.append(pid.find(value))
+    else:
+        from . import docker, netns
+
+        findings = [netns.find(value), lxc.find(value), docker.find(value)]
+        if value.isascii() and value.isdigit():
+            from . import pid
+
+            findings.append(pid.find(value))
     if not any(f.candidates for f in findings):
         findings.append(lxc.find_nested(value))
     return findings
@@ -57,6 +69,13 @@ def _netns_identity(path: str) -> tuple[int, int] | None:
 
 def choose(ref: GuestRef, findings: list[Finding]) -> Candidate:
     """The one candidate the findings agree on, or an error that explains why not."""
+    for finding in findings:
+        if finding.ambiguous:
+            raise AmbiguousGuest(
+                f"guest {ref.value!r} matches {len(finding.ambiguous)} guests in "
+                f"{finding.resolver}: {', '.join(finding.ambiguous)}",
+                hint="give more of the ID, or the name",
+            )
     groups: dict[tuple[int, int], list[Candidate]] = {}
     vanished: list[str] = []
     for finding in findings:

@@ -36,12 +36,14 @@ class Candidate(Record):
 class Finding:
     """The candidates of one resolver, and a line on what it saw (for error messages)."""
 
-    __slots__ = ("candidates", "resolver", "saw")
+    __slots__ = ("ambiguous", "candidates", "resolver", "saw")
 
     def __init__(self, resolver: str) -> None:
         self.resolver = resolver
         self.candidates: list[Candidate] = []
         self.saw: list[str] = []
+        #: guests one identifier matches inside this runtime (a short Docker ID prefix)
+        self.ambiguous: list[str] = []
 
     def summary(self) -> str:
         return f"{self.resolver}: {'; '.join(self.saw) if self.saw else 'nothing'}"

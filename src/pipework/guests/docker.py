@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 
-from . import unixhttp
 from .candidate import Candidate, Finding
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -36,6 +35,8 @@ def find(name: str) -> Finding:
     if not os.path.exists(path):
         finding.saw.append(f"daemon not running (no socket at {path})")
         return finding
+    from . import unixhttp
+
     deadline = time.monotonic() + _START_WAIT_S
     while True:
         try:
@@ -48,7 +49,10 @@ def find(name: str) -> Finding:
             finding.saw.append(f"no container {name}")
             return finding
         if resp.status != 200:
-            finding.saw.append(f"daemon answered HTTP {resp.status}: {_message(resp.body)}")
+            message = _message(resp.body)
+            if "multiple ids" in message.lower():
+                _list_prefix_matches(finding, path, name)
+            finding.saw.append(f"daemon answered HTTP {resp.status}: {message}")
             return finding
         info = _parse(resp.body)
         raw_state = info.get("State")
@@ -77,13 +81,33 @@ def find(name: str) -> Finding:
         return finding
 
 
-def _parse(body: bytes) -> dict[str, object]:
+def _list_prefix_matches(finding: Finding, path: str, prefix: str) -> None:
+    """Name every container an ambiguous ID prefix matches (the API only says "multiple")."""
+    from . import unixhttp
+
+    try:
+        listing = _parse_json(unixhttp.get(path, "/containers/json?all=1").body)
+    except OSError:
+        return
+    for entry in listing if isinstance(listing, list) else []:
+        if not isinstance(entry, dict) or not str(entry.get("Id", "")).startswith(prefix):
+            continue
+        names = entry.get("Names") or ["?"]
+        first = str(names[0] if isinstance(names, list) else names).lstrip("/")
+        finding.ambiguous.append(f"docker:{first} ({str(entry['Id'])[:12]}, {entry.get('State')})")
+
+
+def _parse_json(body: bytes) -> object:
     import json  # only on the Docker path: json's import pulls in re
 
     try:
-        value = json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return {}
+        return None
+
+
+def _parse(body: bytes) -> dict[str, object]:
+    value = _parse_json(body)
     return value if isinstance(value, dict) else {}
 
 

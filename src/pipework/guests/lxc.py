@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-from ..programs import capture, which
 from . import cgroup
 from .candidate import Candidate, Finding
 
@@ -34,7 +33,11 @@ def lxcpaths(conf: str = LXC_CONF) -> list[str]:
 def find(name: str, mountinfo: str = "/proc/self/mountinfo") -> Finding:
     finding = Finding("lxc")
     configured = [p for p in lxcpaths() if os.path.exists(f"{p}/{name}/config")]
-    lxc_info = which("lxc-info") if configured else None
+    lxc_info = None
+    if configured:
+        from ..programs import which
+
+        lxc_info = which("lxc-info")
     if configured and lxc_info:
         for lxcpath in configured:
             _ask_lxc_info(finding, lxc_info, name, lxcpath)
@@ -87,6 +90,8 @@ def add_cgroup_candidates(finding: Finding, name: str, matches: list[cgroup.Cgro
 
 
 def _ask_lxc_info(finding: Finding, lxc_info: str, name: str, lxcpath: str) -> None:
+    from ..programs import capture
+
     status, out, err = capture(
         [lxc_info, "-n", name, "-P", lxcpath, "-s", "-p"], what=f"lxc-info -n {name}"
     )

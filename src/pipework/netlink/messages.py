@@ -529,8 +529,69 @@ def dump_routes(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
     return RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
+# ---------------------------------------------------------------- policy rules
+
+FIB_RULE_HDR = RTMSG  # family, dst_len, src_len, tos, table, res1, res2, action, flags
+FR_ACT_TO_TBL = 1
+
+
+class Rule(Record):
+    """One policy routing rule (``ip rule``), the fields pipework reads."""
+
+    __slots__ = (
+        "action",
+        "dst",
+        "dst_len",
+        "family",
+        "iifname",
+        "oifname",
+        "priority",
+        "src",
+        "src_len",
+        "table",
+    )
+    family: int
+    dst_len: int
+    src_len: int
+    action: int
+    table: int
+    priority: int  # 0 when the kernel leaves FRA_PRIORITY out (the local rule)
+    src: bytes | None
+    dst: bytes | None
+    iifname: str | None
+    oifname: str | None
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+
+def parse_rule(data: bytes, offset: int, end: int) -> Rule:
+    if end - offset < FIB_RULE_HDR.size:
+        raise DecodeError("truncated fib_rule_hdr")
+    family, dst_len, src_len, _tos, table, _r1, _r2, action, _flags = FIB_RULE_HDR.unpack_from(
+        data, offset
+    )
+    attrs = FRA.decode(data, offset + FIB_RULE_HDR.size, end)
+    return Rule(
+        family=family,
+        dst_len=dst_len,
+        src_len=src_len,
+        action=action,
+        table=attrs.get_int("FRA_TABLE") or table,
+        priority=attrs.get_int("FRA_PRIORITY") or 0,
+        src=attrs.get_bytes("FRA_SRC"),
+        dst=attrs.get_bytes("FRA_DST"),
+        iifname=attrs.get_str("FRA_IIFNAME"),
+        oifname=attrs.get_str("FRA_OIFNAME"),
+    )
+
+
 def dump_rules(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
-    return RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+    return (
+        RTM_GETRULE,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        FIB_RULE_HDR.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
+    )
 
 
 def raw_attr(type_id: int, payload: bytes) -> bytes:
