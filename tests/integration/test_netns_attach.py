@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from .conftest import addresses, ip_json, link, pipework, sh
 
 
@@ -211,18 +213,28 @@ def test_verbose_prints_each_kernel_operation_as_an_ip_command(make_netns, bridg
     assert f"+ ip -n {ns} route add default via 198.51.100.1 dev eth1" in lines
 
 
-def test_gratuitous_arp_updates_a_neighbour_at_once(make_netns, bridge_name):
+@pytest.mark.parametrize(
+    ("watcher_addr", "guest_addr", "neighbour"),
+    [
+        ("198.51.100.50/24", "198.51.100.51/24", "198.51.100.51"),  # gratuitous ARP
+        ("2001:db8::50/64", "2001:db8::51/64", "2001:db8::51"),  # unsolicited NA
+    ],
+    ids=["ipv4-gratuitous-arp", "ipv6-unsolicited-na"],
+)
+def test_announcement_updates_a_neighbour_at_once(
+    make_netns, bridge_name, watcher_addr, guest_addr, neighbour
+):
     watcher, guest = make_netns(), make_netns()
     br = bridge_name()
-    assert pipework(br, watcher, "198.51.100.50/24").returncode == 0
-    # The watcher believes 198.51.100.51 lives at an old MAC.
+    assert pipework(br, watcher, watcher_addr).returncode == 0
+    # The watcher believes the address lives at an old MAC.
     sh(
         "ip",
         "-n",
         watcher,
         "neigh",
         "add",
-        "198.51.100.51",
+        neighbour,
         "lladdr",
         "02:00:00:00:00:99",
         "dev",
@@ -230,9 +242,9 @@ def test_gratuitous_arp_updates_a_neighbour_at_once(make_netns, bridge_name):
         "nud",
         "stale",
     )
-    assert pipework(br, guest, "198.51.100.51/24", "02:00:c0:00:02:33").returncode == 0
+    assert pipework(br, guest, guest_addr, "02:00:c0:00:02:33").returncode == 0
     # No traffic from the watcher: only the announcement can have updated its cache.
-    entries = ip_json("neigh", "show", "198.51.100.51", "dev", "eth1", netns=watcher)
+    entries = ip_json("neigh", "show", neighbour, "dev", "eth1", netns=watcher)
     assert entries and entries[0]["lladdr"] == "02:00:c0:00:02:33"
 
 
@@ -255,29 +267,6 @@ def test_python_api_attaches_several_addresses(make_netns, bridge_name):
     assert sorted(addresses("api0", ns)) == ["198.51.100.60/24", "2001:db8::60/64"]
     assert link(result.host_ifname)["master"] == br
     assert link("api0", ns)["address"] == result.mac.hex(":")
-
-
-def test_unsolicited_neighbour_advertisement_updates_a_neighbour_at_once(make_netns, bridge_name):
-    watcher, guest = make_netns(), make_netns()
-    br = bridge_name()
-    assert pipework(br, watcher, "2001:db8::50/64").returncode == 0
-    sh(
-        "ip",
-        "-n",
-        watcher,
-        "neigh",
-        "add",
-        "2001:db8::51",
-        "lladdr",
-        "02:00:00:00:00:99",
-        "dev",
-        "eth1",
-        "nud",
-        "stale",
-    )
-    assert pipework(br, guest, "2001:db8::51/64", "02:00:c0:00:02:34").returncode == 0
-    entries = ip_json("neigh", "show", "2001:db8::51", "dev", "eth1", netns=watcher)
-    assert entries and entries[0]["lladdr"] == "02:00:c0:00:02:34"
 
 
 def test_arp_notify_of_the_guest_interface_is_left_as_it_was(make_netns, bridge_name):

@@ -96,3 +96,19 @@ def test_readme_usage_examples_run_as_written(cleanup):
 
 def _readme() -> str:
     return README.read_text()
+
+
+def test_the_demo_command_runs_and_cleans_up():
+    """`sudo scripts/demo`, the README's first command: two guests ping over a bridge."""
+    root = README.parent
+    for name in ("pwdemo-a", "pwdemo-b"):
+        require(not Path(f"/run/netns/{name}").exists(), f"netns {name} exists; not touching it")
+    require(link("brpwdemo") is None, "brpwdemo exists on this host; not touching it")
+    res = subprocess.run(
+        [str(root / "scripts" / "demo")], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "3 packets transmitted, 3 received" in res.stdout
+    assert "198.51.100.10/24" in res.stdout
+    assert link("brpwdemo") is None
+    assert not Path("/run/netns/pwdemo-a").exists()
