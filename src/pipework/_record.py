@@ -17,10 +17,22 @@ if TYPE_CHECKING:
     _R = TypeVar("_R", bound="Record")
 
 
+_SLOTS: dict[type, frozenset[str]] = {}
+
+
 class Record:
     __slots__: tuple[str, ...] = ()
 
     def _init(self, **values: object) -> None:
+        names = _SLOTS.get(type(self))
+        if names is None:
+            names = _SLOTS[type(self)] = frozenset(
+                name for klass in type(self).__mro__ for name in klass.__dict__.get("__slots__", ())
+            )
+        if names != values.keys():
+            missing = sorted(names - values.keys())
+            extra = sorted(values.keys() - names)
+            raise TypeError(f"{type(self).__name__}: missing {missing}, unexpected {extra}")
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

@@ -1,10 +1,14 @@
-"""Static addressing of the guest interface: link up, addresses, gateway routes.
+"""Static addressing of the guest interface: addresses, link up, gateway routes.
 
-As the original: the IPv4 broadcast is set, ``@gateway`` replaces the default route
-(the old one is put back on rollback), and a gateway outside the subnet first gets
-an on-link host route so the kernel accepts it. IPv6 addresses skip duplicate
-address detection (``nodad``, as Docker does for container interfaces): the
-address was chosen by the user and must work the moment pipework returns.
+Order matters: the addresses go on while the interface is still down, so that the
+moment it comes up (and `pipework --wait` in the guest sees carrier) they are
+there. As in the original, the IPv4 broadcast is set and ``@gateway`` replaces the
+default route: the old default routes are deleted (each put back exactly on
+rollback) and, if the kernel has no route to the gateway, an on-link host route
+through the new interface is added first (the original's ``ip route get GW ||
+ip route add GW/32 dev IF``). IPv6 addresses skip duplicate address detection
+(``nodad``, as Docker does for container interfaces): the address was chosen by
+the user and must work the moment pipework returns.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from .context import AttachContext
-    from .executor import Undo
+    from .executor import Rollback
     from .inet import IPAddress, IPInterface
+    from .netlink.socket import NetlinkSocket
 
     _V = TypeVar("_V")
 
-ENODEV, EEXIST, ESRCH, EADDRNOTAVAIL = 19, 17, 3, 99
+ESRCH, ENODEV, EEXIST, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL = 3, 19, 17, 101, 113, 99
 _GONE = (ENODEV, ESRCH, EADDRNOTAVAIL)
 
 
@@ -32,67 +37,91 @@ def plan(ctx: AttachContext) -> list[Step]:
     spec = ctx.spec
     name = spec.container_ifname
     addressing = spec.addressing
-    steps = [Step(ctx.in_guest(f"ip link set {name} up"), lambda: _link_up(ctx))]
+    steps = []
     for iface in addressing.addresses:
         brd = iface.broadcast()
         text = f"ip addr add {iface}{f' brd {brd}' if brd else ''} dev {name}"
         if iface.family == 6:
             text += " nodad"
         steps.append(Step(ctx.in_guest(text), _later(_add_address, ctx, iface)))
+    steps.append(Step(ctx.in_guest(f"ip link set {name} up"), _later(_link_up, ctx, None)))
     for gateway in addressing.gateways:
-        fam = f"-{gateway.family}"
-        steps.append(
-            Step(
-                ctx.in_guest(f"ip {fam} route del default"),
-                _later(_remove_defaults, ctx, gateway),
-            )
-        )
+        commands = [f"ip -{gateway.family} route del default"]
         if needs_onlink_route(gateway, addressing.addresses):
-            steps.append(
-                Step(
-                    ctx.in_guest(f"ip route add {gateway}/{gateway.bits} dev {name} scope link"),
-                    _later(_add_onlink_route, ctx, gateway),
-                )
+            commands.append(
+                f"ip route get {gateway} || ip route add {gateway}/{gateway.bits} dev {name}"
             )
-        steps.append(
-            Step(
-                ctx.in_guest(f"ip route add default via {gateway} dev {name}"),
-                _later(_add_default_route, ctx, gateway),
-            )
-        )
+            commands.append(f"ip route add default via {gateway}")
+        else:
+            commands.append(f"ip route add default via {gateway} dev {name}")
+        text = "; ".join(ctx.in_guest(cmd) for cmd in commands)
+        steps.append(Step(text, _later(_set_gateway, ctx, gateway)))
     return steps
 
 
 def _later(
-    action: Callable[[AttachContext, _V], Undo | None], ctx: AttachContext, value: _V
-) -> Callable[[], Undo | None]:
-    """Bind a step's action to its value now, run it when the executor says so."""
-    return lambda: action(ctx, value)
+    action: Callable[[AttachContext, _V, Rollback], None], ctx: AttachContext, value: _V
+) -> Callable[[Rollback], None]:
+    """Bind a step's action to its value now; the executor runs it with its rollback."""
+    return lambda rollback: action(ctx, value, rollback)
 
 
-def _add_onlink_route(ctx: AttachContext, gateway: IPAddress) -> Undo:
-    return _add_route(ctx, gateway, onlink=True)
+def guest_link(ctx: AttachContext) -> m.Link:
+    """The guest end of the new pair, found by the index the kernel gave it.
 
-
-def _add_default_route(ctx: AttachContext, gateway: IPAddress) -> Undo:
-    return _add_route(ctx, gateway, onlink=False)
-
-
-def needs_onlink_route(gateway: IPAddress, addresses: tuple[IPInterface, ...]) -> bool:
-    """A gateway outside every subnet of the interface needs a host route to be reachable."""
-    if gateway.family == 6 and gateway.is_link_local:
-        return False
-    return not any(iface.contains(gateway) for iface in addresses)
-
-
-def _link_up(ctx: AttachContext) -> Undo:
+    By index, not by name: a name inside the guest could be renamed or replaced
+    in between, and pipework must only ever configure the link it created.
+    """
+    if ctx.guest_link is not None:
+        return ctx.guest_link
     name = ctx.spec.container_ifname
     nl = ctx.guest_nl
-    replies = nl.request(m.get_link(name), op="look up", obj=f"{name} in {ctx.guest.label}")
-    if not replies:
-        raise HostStateError(f"{name} is missing from {ctx.guest.label} right after its creation")
-    link = m.parse_link(*replies[0][1:])
+    # by index; by name only on kernels that do not report the peer's index
+    req = m.get_link(index=ctx.guest_index) if ctx.guest_index else m.get_link(name)
+    replies = nl.request(req, op="look up", obj=f"{name} in {ctx.guest.label}")
+    link = m.parse_link(*replies[0][1:]) if replies else None
+    if link is None or link.name != name:
+        raise HostStateError(
+            f"{name} in {ctx.guest.label} is not the interface pipework just created "
+            "(was it renamed?)"
+        )
     ctx.guest_link = link
+    ctx.guest_index = link.index
+    return link
+
+
+def _add_address(ctx: AttachContext, iface: IPInterface, rollback: Rollback) -> None:
+    nl = ctx.guest_nl
+    index = guest_link(ctx).index
+    brd = iface.broadcast()
+    obj = f"{iface} on {ctx.spec.container_ifname} in {ctx.guest.label}"
+    packed, af = iface.address.packed, iface.address.af
+    nl.request(
+        m.add_address(
+            index,
+            af,
+            packed,
+            iface.prefixlen,
+            broadcast=brd.packed if brd else None,
+            nodad=iface.family == 6,
+        ),
+        op="add address",
+        obj=obj,
+    )
+    rollback.push(
+        f"ip addr del {iface}",
+        _quietly(
+            lambda: nl.request(
+                m.delete_address(index, af, packed, iface.prefixlen), op="remove address", obj=obj
+            )
+        ),
+    )
+
+
+def _link_up(ctx: AttachContext, _unused: None, rollback: Rollback) -> None:
+    name = ctx.spec.container_ifname
+    nl = ctx.guest_nl
+    link = guest_link(ctx)
     conf = None
     if link.arp_notify == 0 and any(a.family == 4 for a in ctx.spec.addressing.addresses):
         # The kernel applies flags before sysctls: no ARP goes out at this "up",
@@ -104,84 +133,67 @@ def _link_up(ctx: AttachContext) -> Undo:
         op="bring up",
         obj=f"{name} in {ctx.guest.label}",
     )
-    index = link.index
     restore = {m.IPV4_DEVCONF_ARP_NOTIFY: 0} if conf else None
-
-    def undo() -> None:
+    rollback.push(
+        f"ip link set {name} down",
         _quietly(
             lambda: nl.request(
-                m.set_link(index, up=False, ipv4_conf=restore), op="bring down", obj=name
+                m.set_link(link.index, up=False, ipv4_conf=restore), op="bring down", obj=name
             )
-        )
-
-    return undo
-
-
-def _add_address(ctx: AttachContext, iface: IPInterface) -> Undo:
-    nl = ctx.guest_nl
-    index = ctx.guest_index
-    brd = iface.broadcast()
-    obj = f"{iface} on {ctx.spec.container_ifname} in {ctx.guest.label}"
-    nl.request(
-        m.add_address(
-            index,
-            iface.address.af,
-            iface.address.packed,
-            iface.prefixlen,
-            broadcast=brd.packed if brd else None,
-            nodad=iface.family == 6,
         ),
-        op="add address",
-        obj=obj,
     )
 
-    def undo() -> None:
-        _quietly(
-            lambda: nl.request(
-                m.delete_address(index, iface.address.af, iface.address.packed, iface.prefixlen),
-                op="remove address",
-                obj=obj,
-            )
-        )
 
-    return undo
-
-
-def _remove_defaults(ctx: AttachContext, gateway: IPAddress) -> Undo | None:
+def _set_gateway(ctx: AttachContext, gateway: IPAddress, rollback: Rollback) -> None:
     nl = ctx.guest_nl
-    replies = nl.dump(m.dump_routes(gateway.af), op="list routes", obj=f"in {ctx.guest.label}")
-    removed = []
-    for _type, data, start, end in replies:
+    index = guest_link(ctx).index
+    where = f"in {ctx.guest.label}"
+    for _type, data, start, end in nl.dump(m.dump_routes(gateway.af), op="list routes", obj=where):
         route = m.parse_route(data, start, end)
-        if route.dst_len == 0 and route.table == m.RT_TABLE_MAIN and route.type == m.RTN_UNICAST:
-            nl.request(
-                m.delete_route(route), op="remove default route", obj=f"in {ctx.guest.label}"
+        if route.dst_len or route.table != m.RT_TABLE_MAIN or route.type != m.RTN_UNICAST:
+            continue
+        again = m.replay_route(data, start, end)  # every attribute, to put it back exactly
+        nl.request(m.delete_route(route), op="remove the default route", obj=where)
+        rollback.push("restore the old default route", _replayer(nl, again, where))
+    oif: int | None = index
+    if needs_onlink_route(gateway, ctx.spec.addressing.addresses):
+        if _reachable(nl, gateway):
+            oif = None  # as the original: the kernel's existing route to the gateway decides
+        else:
+            _add_route(
+                ctx, rollback, gateway.packed, gateway.bits, None, m.RT_SCOPE_LINK, index, gateway
             )
-            removed.append(route)
-    if not removed:
-        return None
-
-    def undo() -> None:
-        for route in removed:
-            try:
-                nl.request(m.add_route(route), op="restore default route", obj=ctx.guest.label)
-            except NetlinkError as exc:
-                if exc.errno != EEXIST:
-                    raise
-
-    return undo
+    _add_route(ctx, rollback, None, 0, gateway.packed, m.RT_SCOPE_UNIVERSE, oif, gateway)
 
 
-def _add_route(ctx: AttachContext, gateway: IPAddress, *, onlink: bool) -> Undo:
-    """The on-link host route to the gateway, or the default route through it."""
+def needs_onlink_route(gateway: IPAddress, addresses: tuple[IPInterface, ...]) -> bool:
+    """Whether the gateway lies outside every subnet of the new interface."""
+    if gateway.family == 6 and gateway.is_link_local:
+        return False
+    return not any(iface.contains(gateway) for iface in addresses)
+
+
+def _reachable(nl: NetlinkSocket, gateway: IPAddress) -> bool:
+    try:
+        nl.request(m.get_route(gateway.af, gateway.packed), op="look up route to", obj=str(gateway))
+    except NetlinkError as exc:
+        if exc.errno in (ENETUNREACH, EHOSTUNREACH):
+            return False
+        raise
+    return True
+
+
+def _add_route(
+    ctx: AttachContext,
+    rollback: Rollback,
+    dst: bytes | None,
+    dst_len: int,
+    via: bytes | None,
+    scope: int,
+    oif: int | None,
+    gateway: IPAddress,
+) -> None:
     nl = ctx.guest_nl
-    index = ctx.guest_index
-    if onlink:
-        dst, dst_len, via, scope = gateway.packed, gateway.bits, None, m.RT_SCOPE_LINK
-        what = f"{gateway}/{gateway.bits} dev {ctx.spec.container_ifname}"
-    else:
-        dst, dst_len, via, scope = None, 0, gateway.packed, m.RT_SCOPE_UNIVERSE
-        what = f"default via {gateway} dev {ctx.spec.container_ifname}"
     route = m.Route(
         family=gateway.af,
         dst_len=dst_len,
@@ -191,22 +203,37 @@ def _add_route(ctx: AttachContext, gateway: IPAddress, *, onlink: bool) -> Undo:
         type=m.RTN_UNICAST,
         dst=dst,
         gateway=via,
-        oif=index,
+        oif=oif,
         priority=None,
         prefsrc=None,
     )
+    what = f"{gateway}/{dst_len}" if dst_len else f"default via {gateway}"
     nl.request(m.add_route(route), op="add route", obj=f"{what} in {ctx.guest.label}")
+    rollback.push(
+        f"ip route del {what}",
+        _quietly(lambda: nl.request(m.delete_route(route), op="remove route", obj=what)),
+    )
+
+
+def _replayer(nl: NetlinkSocket, req: tuple[int, int, bytes], where: str) -> Callable[[], None]:
+    def replay() -> None:
+        try:
+            nl.request(req, op="restore the old default route", obj=where)
+        except NetlinkError as exc:
+            if exc.errno != EEXIST:
+                raise
+
+    return replay
+
+
+def _quietly(call: Callable[[], object]) -> Callable[[], None]:
+    """An undo that may find its object already gone with the guest's interface."""
 
     def undo() -> None:
-        _quietly(lambda: nl.request(m.delete_route(route), op="remove route", obj=what))
+        try:
+            call()
+        except NetlinkError as exc:
+            if exc.errno not in _GONE:
+                raise
 
     return undo
-
-
-def _quietly(call: Callable[[], object]) -> None:
-    """Run an undo that may find its object already gone with the guest's interface."""
-    try:
-        call()
-    except NetlinkError as exc:
-        if exc.errno not in _GONE:
-            raise

@@ -46,11 +46,14 @@ def announce(ctx: AttachContext, mac: bytes) -> list[str]:
     warnings: list[str] = []
     ifname = ctx.spec.container_ifname
     addresses = ctx.spec.addressing.addresses
+    index = ctx.guest_link.index if ctx.guest_link else 0
     if any(a.family == 4 for a in addresses):
-        restore = {m.IPV4_DEVCONF_ARP_NOTIFY: ctx.arp_notify_before or 0}
+        # restore arp_notify only if addressing.py changed it
+        before = ctx.arp_notify_before
+        restore = None if before is None else {m.IPV4_DEVCONF_ARP_NOTIFY: before}
         try:
             ctx.guest_nl.request(
-                m.set_link(ctx.guest_index, address=mac, ipv4_conf=restore),
+                m.set_link(index, address=mac, ipv4_conf=restore),
                 op="announce (gratuitous ARP)",
                 obj=f"{ifname} in {ctx.guest.label}",
             )
@@ -58,14 +61,13 @@ def announce(ctx: AttachContext, mac: bytes) -> list[str]:
             warnings.append(f"could not announce the IPv4 addresses of {ifname}: {exc}")
     v6 = [a for a in addresses if a.family == 6]
     if v6:
-        sock = ctx.icmp6
-        sock.setsockopt(41, IPV6_MULTICAST_HOPS, 255)  # IPPROTO_IPV6; RFC 4861 needs 255
-        for iface in v6:
-            try:
+        try:
+            sock = ctx.icmp6
+            sock.setsockopt(41, IPV6_MULTICAST_HOPS, 255)  # IPPROTO_IPV6; RFC 4861 needs 255
+            for iface in v6:
                 sock.sendto(
-                    neighbour_advertisement(mac, iface.address.packed),
-                    (ALL_NODES, 0, 0, ctx.guest_index),
+                    neighbour_advertisement(mac, iface.address.packed), (ALL_NODES, 0, 0, index)
                 )
-            except OSError as exc:
-                warnings.append(f"could not announce {iface.address} on {ifname}: {exc.strerror}")
+        except OSError as exc:
+            warnings.append(f"could not announce the IPv6 addresses of {ifname}: {exc.strerror}")
     return warnings

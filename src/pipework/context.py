@@ -27,6 +27,7 @@ class AttachContext:
         "bridge",
         "created_bridge",
         "guest",
+        "guest_index",
         "guest_link",
         "host",
         "host_ifname",
@@ -43,6 +44,8 @@ class AttachContext:
         self.host_ifname = ""
         self.host_link: Link | None = None
         self.guest_link: Link | None = None
+        #: the guest end's ifindex (inside the guest), as the kernel reported it
+        self.guest_index: int | None = None
         self.arp_notify_before: int | None = None
         self._guest_nl: NetlinkSocket | None = None
         self._icmp6: socket | None = None
@@ -52,8 +55,13 @@ class AttachContext:
         with inside(self.guest.netns):
             self._guest_nl = NetlinkSocket(self.guest.label)
             if any(a.family == 6 for a in self.spec.addressing.addresses):
-                # for the unsolicited neighbour advertisements (announce.py)
-                self._icmp6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6)
+                # for the unsolicited neighbour advertisements (announce.py); a
+                # kernel booted without IPv6 refuses it, and then there is nothing
+                # to announce anyway
+                try:
+                    self._icmp6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6)
+                except OSError:
+                    self._icmp6 = None
 
     @property
     def guest_nl(self) -> NetlinkSocket:
@@ -64,15 +72,12 @@ class AttachContext:
 
     @property
     def icmp6(self) -> socket:
-        if self._icmp6 is None:
+        """The guest's raw ICMPv6 socket; OSError when the guest has no IPv6."""
+        if self._guest_nl is None:
             self._open_guest_sockets()
-        assert self._icmp6 is not None
+        if self._icmp6 is None:
+            raise OSError(97, "IPv6 is not available in the guest")  # EAFNOSUPPORT
         return self._icmp6
-
-    @property
-    def guest_index(self) -> int:
-        assert self.guest_link is not None, "the guest link is looked up before it is used"
-        return self.guest_link.index
 
     def in_guest(self, command: str) -> str:
         """Render a command as run inside the guest, for ``-v`` output."""

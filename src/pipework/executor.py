@@ -1,13 +1,15 @@
-"""Apply a plan of steps; if any step fails, undo every step already done, newest first.
+"""Apply a plan of steps; if any step fails, undo everything already done, newest first.
 
-A step's ``do`` returns its own undo (or None when there is nothing to undo),
-so an undo exists exactly for what really happened: a bridge another process
-created first is not ours to delete. The undo stack is kept only until the last
-step succeeds. SIGTERM is turned into an exception while a plan runs, so a
-``kill`` or a Ctrl-C half-way also rolls back instead of leaving links behind.
+Each step registers the undo of every change the moment the kernel confirms it
+(``Rollback.push``), so an undo exists exactly for what really happened, even
+when the step fails half-way: a bridge another process created first is not ours
+to delete, and a default route is put back as it was, attribute for attribute.
 
-This is ``contextlib.ExitStack`` + ``pop_all()`` in spirit; a list is used
-because importing contextlib costs ~5 ms on the reference machine.
+SIGINT and SIGTERM do not interrupt a step: while a plan runs they only set a
+flag, checked between steps. The run then stops, rolls back (a second signal
+cannot cut the rollback short either) and raises ``Interrupted``. This is
+``contextlib.ExitStack`` + ``pop_all()`` in spirit; a list is used because
+importing contextlib costs ~5 ms on the reference machine.
 """
 
 from __future__ import annotations
@@ -22,27 +24,32 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    Undo = Callable[[], None]
+    #: An undo; it may return a note (something it chose to leave, and why).
+    Undo = Callable[[], "str | None"]
 
 #: Test hooks, used by the integration tests and the soak script to prove the
 #: rollback: make the Nth step (1-based) fail as if the kernel had said EIO, or
 #: stop before it until a signal arrives (at most a minute).
 FAULT_ENV = "PIPEWORK_INJECT_FAULT"
 PAUSE_ENV = "PIPEWORK_INJECT_PAUSE"
+_PAUSE_MAX_S = 60.0
+_SIGINT, _SIGTERM = 2, 15
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM arrived while a plan was being applied (handled like Ctrl-C)."""
+    """SIGINT or SIGTERM arrived while a plan was being applied; it was rolled back."""
 
-    exit_code = 143
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.exit_code = 128 + signum
 
 
 class Step:
-    """One change to the host or the guest, described as the `ip` command doing it."""
+    """One change to the host or the guest, described as the `ip` commands doing it."""
 
     __slots__ = ("command", "do")
 
-    def __init__(self, command: str, do: Callable[[], Undo | None]) -> None:
+    def __init__(self, command: str, do: Callable[[Rollback], None]) -> None:
         self.command = command
         self.do = do
 
@@ -50,49 +57,115 @@ class Step:
         return f"Step({self.command!r})"
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Interrupted(f"signal {signum}")
+class Rollback:
+    """The undo stack of one run; steps push onto it as the kernel confirms each change."""
+
+    __slots__ = ("_undos", "failures", "notes", "verbose")
+
+    def __init__(self, verbose: bool = False) -> None:
+        self._undos: list[tuple[str, Undo]] = []
+        self.failures: list[str] = []
+        self.notes: list[str] = []
+        self.verbose = verbose
+
+    def push(self, what: str, undo: Undo) -> None:
+        self._undos.append((what, undo))
+
+    def unwind(self) -> None:
+        """Run every undo, newest first; keep going past failures and record them."""
+        while self._undos:
+            what, undo = self._undos.pop()
+            if self.verbose:
+                sys.stderr.write(f"- undo: {what}\n")
+            try:
+                note = undo()
+            except Exception as exc:
+                self.failures.append(f"could not undo '{what}': {exc}")
+            else:
+                if note:
+                    self.notes.append(note)
+
+    def forget(self) -> None:
+        self._undos.clear()
 
 
-def apply(steps: Sequence[Step], *, verbose: bool = False) -> None:
-    """Run ``steps`` in order; on any failure run the undos in reverse, then re-raise."""
-    import _signal  # type: ignore[import-not-found]  # `signal` imports enum: milliseconds
+class _DeferredSignals:
+    """While active, SIGINT/SIGTERM only record themselves (main thread only)."""
 
-    fault = int(os.environ.get(FAULT_ENV, "0") or 0)
-    pause = int(os.environ.get(PAUSE_ENV, "0") or 0)
-    undos: list[tuple[str, Undo]] = []
-    previous = _signal.signal(_signal.SIGTERM, _on_sigterm)
-    try:
-        for number, step in enumerate(steps, 1):
-            if verbose:
-                sys.stderr.write(f"+ {step.command}\n")
-            if number == pause:
-                sys.stderr.write(f"pipework: paused before step {number}\n")
-                sys.stderr.flush()
-                time.sleep(60)
-            if number == fault:
-                raise NetlinkError(5, "injected fault at", f"step {number} ({step.command})")
-            undo = step.do()
-            if undo is not None:
-                undos.append((step.command, undo))
-        undos.clear()
-    except BaseException as exc:
-        failures = _rollback(undos, verbose)
-        if failures and isinstance(exc, PipeworkError):
-            exc.message += f" (rolled back, but {'; '.join(failures)})"
-        raise
-    finally:
-        _signal.signal(_signal.SIGTERM, previous)
+    __slots__ = ("_previous", "received")
+
+    def __init__(self) -> None:
+        self._previous: dict[int, object] = {}
+        self.received = 0
+
+    def _record(self, signum: int, frame: object) -> None:
+        if not self.received:
+            self.received = signum
+
+    def __enter__(self) -> _DeferredSignals:
+        import _signal  # type: ignore[import-not-found]  # `signal` imports enum: milliseconds
+
+        for signum in (_SIGINT, _SIGTERM):
+            try:
+                self._previous[signum] = _signal.signal(signum, self._record)
+            except ValueError:  # not the main thread: signals cannot be handled here
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import _signal
+
+        for signum, handler in self._previous.items():
+            _signal.signal(signum, handler)
+
+    def check(self) -> None:
+        if self.received:
+            raise Interrupted(self.received)
 
 
-def _rollback(undos: list[tuple[str, Undo]], verbose: bool) -> list[str]:
-    failures = []
-    while undos:
-        command, undo = undos.pop()
-        if verbose:
-            sys.stderr.write(f"- undo: {command}\n")
+def _env_step(name: str) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+def apply(steps: Sequence[Step], *, verbose: bool = False) -> list[str]:
+    """Run ``steps`` in order; on any failure undo everything, then re-raise.
+
+    The exception raised carries ``rolled_back = True`` and, if some undo failed,
+    the reasons in ``rollback_failures``. Returns notes for the caller to show.
+    """
+    fault = _env_step(FAULT_ENV)
+    pause = _env_step(PAUSE_ENV)
+    rollback = Rollback(verbose)
+    with _DeferredSignals() as signals:
         try:
-            undo()
-        except Exception as exc:  # keep undoing the rest; report what stayed
-            failures.append(f"could not undo '{command}': {exc}")
-    return failures
+            for number, step in enumerate(steps, 1):
+                signals.check()
+                if number == pause:
+                    _pause(number, signals)
+                if verbose:
+                    sys.stderr.write(f"+ {step.command}\n")
+                if number == fault:
+                    raise NetlinkError(5, "injected fault at", f"step {number} ({step.command})")
+                step.do(rollback)
+            signals.check()
+        except BaseException as exc:
+            rollback.unwind()
+            exc.rolled_back = True  # type: ignore[attr-defined]
+            exc.rollback_failures = rollback.failures  # type: ignore[attr-defined]
+            exc.rollback_notes = rollback.notes  # type: ignore[attr-defined]
+            extra = rollback.failures + rollback.notes
+            if extra and isinstance(exc, PipeworkError):
+                exc.message += f" (rolled back, but {'; '.join(extra)})"
+            raise
+    rollback.forget()
+    return rollback.notes
+
+
+def _pause(number: int, signals: _DeferredSignals) -> None:
+    sys.stderr.write(f"pipework: paused before step {number}\n")
+    sys.stderr.flush()
+    deadline = time.monotonic() + _PAUSE_MAX_S
+    while not signals.received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    signals.check()

@@ -32,9 +32,13 @@ def mac_from_string(seed: str) -> bytes:
     """The original's ``U:<string>``: 02 followed by the first 40 bits of md5(string + newline).
 
     The shell script computes ``echo $seed | md5sum``, so the newline is part of
-    the hashed text; keeping that makes the same ``U:`` value give the same MAC
-    (and so the same DHCP lease) under both tools.
+    the hashed text, and the unquoted ``$seed`` is split on whitespace and joined
+    again by single spaces; doing the same makes the same ``U:`` value give the
+    same MAC (and so the same DHCP lease) under both tools. (The shell would also
+    expand glob characters against its working directory; that is not copied.)
     """
+    words = seed.replace("\t", " ").replace("\n", " ").split(" ")  # the shell's default IFS
+    seed = " ".join(word for word in words if word)
     try:
         from _md5 import md5  # type: ignore[import-not-found]  # C module; hashlib costs ms
     except ImportError:  # pragma: no cover - interpreters built without it

@@ -170,6 +170,12 @@ def _validate_spec(spec: AttachSpec) -> None:
         raise UsageError("gateways must be IPAddress values (see pipework.parse_address)")
     for iface in addressing.addresses:
         check_interface(iface)
+    if (
+        spec.mtu is not None
+        and spec.mtu < 1280
+        and any(a.family == 6 for a in addressing.addresses)
+    ):
+        raise UsageError(f"MTU {spec.mtu} is too small for IPv6, which needs at least 1280")
     if len({a.address for a in addressing.addresses}) != len(addressing.addresses):
         raise UsageError("the same address is given twice")
     families = [g.family for g in addressing.gateways]

@@ -24,7 +24,7 @@ PID_MAX = (1 << 22) - 1  # PID_MAX_LIMIT is 4194304; pids stay below it
 
 
 def check_ifname(name: str, what: str = "interface name") -> str:
-    """Validate a Linux interface name: 1-15 bytes, no '/', ':' or whitespace, not '.' or '..'."""
+    """Validate a Linux interface name: 1-15 bytes, no "/", ":", "%" or whitespace, not . or ..."""
     if not isinstance(name, str):
         raise UsageError(f"{what} must be a string, not {type(name).__name__}")
     raw = name.encode("utf-8", "surrogatepass")  # counted in bytes; odd characters refused below
@@ -35,7 +35,8 @@ def check_ifname(name: str, what: str = "interface name") -> str:
     if name in (".", ".."):
         raise UsageError(f"{what} {name!r} is not allowed")
     for ch in name:
-        if ch in "/:" or ch.isspace() or not ch.isprintable() or ord(ch) > 126:
+        # '%' too: the kernel reads "eth%d" as a template and picks a free number
+        if ch in "/:%" or ch.isspace() or not ch.isprintable() or ord(ch) > 126:
             raise UsageError(f"{what} {name!r} contains {ch!r}, which the kernel refuses")
     return name
 

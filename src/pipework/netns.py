@@ -11,6 +11,7 @@ returning (the sockets and children created inside keep the guest's namespace).
 from __future__ import annotations
 
 import os
+import stat
 
 from .errors import PipeworkError, UsageError
 
@@ -38,7 +39,11 @@ class NetNS:
     def open(cls, path: str, label: str) -> NetNS:
         """Open a namespace file (``/proc/PID/ns/net``, ``/run/netns/NAME``, a bind mount)."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # nsfs files are regular files; a FIFO or a device would block or do
+            # something on open, so anything else is refused before opening it
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise UsageError(f"{path} is not a network namespace")
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as exc:
             raise PipeworkError(
                 f"cannot open network namespace {path} of {label}: {exc.strerror}"

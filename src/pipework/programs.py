@@ -50,6 +50,8 @@ def run_foreground(argv: list[str], *, what: str) -> int:
     import subprocess
 
     try:
-        return subprocess.call(argv)
+        status = subprocess.call(argv)
     except FileNotFoundError:
         raise CommandError(f"{what}: {argv[0]} is not installed") from None
+    # killed by signal N: exit 128 + N, as a shell reports it
+    return 128 - status if status < 0 else status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .conftest import addresses, exe_is, link, pipework, sh, unique, wait_until
 
 
@@ -54,3 +56,14 @@ def test_a_netns_file_given_by_path(make_netns, bridge_name):
     res = pipework(bridge_name(), f"/run/netns/{ns}", "198.51.100.126/24")
     assert res.returncode == 0, res.stderr
     assert addresses("eth1", ns) == ["198.51.100.126/24"]
+
+
+def test_a_path_that_is_no_namespace_is_bad_input(tmp_path, bridge_name):
+    fifo = tmp_path / "pwt-fifo"
+    os.mkfifo(fifo)
+    br = bridge_name()
+    for path in (str(fifo), "/etc/passwd"):
+        res = pipework(br, path, "198.51.100.127/24", timeout=10)
+        assert res.returncode == 2, res.stderr
+        assert f"{path} is not a network namespace" in res.stderr
+    assert link(br) is None

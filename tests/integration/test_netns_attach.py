@@ -210,7 +210,10 @@ def test_verbose_prints_each_kernel_operation_as_an_ip_command(make_netns, bridg
         for line in lines
     )
     assert f"+ ip -n {ns} addr add 198.51.100.47/24 brd 198.51.100.255 dev eth1" in lines
-    assert f"+ ip -n {ns} route add default via 198.51.100.1 dev eth1" in lines
+    assert (
+        f"+ ip -n {ns} -4 route del default; ip -n {ns} route add default via 198.51.100.1 dev eth1"
+        in lines
+    )
 
 
 @pytest.mark.parametrize(
@@ -274,3 +277,42 @@ def test_arp_notify_of_the_guest_interface_is_left_as_it_was(make_netns, bridge_
     assert pipework(bridge_name(), ns, "198.51.100.52/24").returncode == 0
     value = sh("ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.conf.eth1.arp_notify")
     assert value.stdout.strip() == "0"
+
+
+def test_a_gateway_reachable_elsewhere_keeps_its_route_as_in_the_original(make_netns, bridge_name):
+    ns = make_netns()
+    sh("ip", "-n", ns, "link", "add", "pwt-lan", "type", "veth", "peer", "name", "pwt-lan-p")
+    sh("ip", "-n", ns, "link", "set", "pwt-lan", "up")
+    sh("ip", "-n", ns, "link", "set", "pwt-lan-p", "up")
+    sh("ip", "-n", ns, "addr", "add", "203.0.113.2/24", "dev", "pwt-lan")
+    res = pipework(bridge_name(), ns, "198.51.100.98/24@203.0.113.1")
+    assert res.returncode == 0, res.stderr
+    assert ip_json("route", "show", "203.0.113.1/32", netns=ns) == [], "no on-link takeover"
+    default = ip_json("route", "show", "default", netns=ns)
+    assert [(r["gateway"], r["dev"]) for r in default] == [("203.0.113.1", "pwt-lan")]
+
+
+def test_arp_notify_already_on_stays_on(make_netns, bridge_name):
+    ns = make_netns()
+    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.default.arp_notify=1")
+    assert pipework(bridge_name(), ns, "198.51.100.99/24").returncode == 0
+    value = sh("ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.conf.eth1.arp_notify")
+    assert value.stdout.strip() == "1"
+
+
+def test_the_python_api_works_from_a_thread(make_netns, bridge_name):
+    import threading
+
+    import pipework as pw
+
+    ns = make_netns()
+    spec = pw.AttachSpec(
+        bridge_name(),
+        pw.parse_guest_ref(f"netns:{ns}"),
+        pw.Addressing((pw.parse_interface("198.51.100.100/24"),)),
+    )
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(pw.attach(spec)))
+    thread.start()
+    thread.join(30)
+    assert results and addresses("eth1", ns) == ["198.51.100.100/24"]

@@ -89,3 +89,92 @@ def test_a_signal_mid_attach_rolls_back(make_netns, bridge_name, signal_name):
         assert proc.returncode == {"INT": 130, "TERM": 143}[signal_name], err
         assert "interrupted; every change made so far was rolled back" in err
         assert link(br) is None and link("eth1", ns) is None
+
+
+def test_a_second_signal_cannot_cut_the_rollback_short(make_netns, bridge_name):
+    ns = make_netns()
+    br = bridge_name()
+    proc = subprocess.Popen(
+        [PIPEWORK, br, ns, "198.51.100.94/24@198.51.100.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PIPEWORK_INJECT_PAUSE": "6"},
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "pipework: paused before step 6\n"
+    for _ in range(5):
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert link(br) is None and link("eth1", ns) is None
+
+
+def test_rollback_keeps_a_bridge_another_attach_joined_meanwhile(make_netns, bridge_name):
+    first, second = make_netns(), make_netns()
+    br = bridge_name()
+    proc = subprocess.Popen(
+        [PIPEWORK, br, first, "198.51.100.95/24"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PIPEWORK_INJECT_PAUSE": "2"},  # the bridge exists, nothing else
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "pipework: paused before step 2\n"
+    assert pipework(br, second, "198.51.100.96/24").returncode == 0
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143
+    assert f"kept bridge {br}" in err
+    assert link(br) is not None, "the second guest still needs the bridge"
+    assert link("eth1", second) is not None and link("eth1", first) is None
+
+
+def test_the_old_default_route_comes_back_attribute_for_attribute(make_netns, bridge_name):
+    ns = make_netns()
+    sh("ip", "-n", ns, "link", "add", "pwt-old", "type", "veth", "peer", "name", "pwt-old-p")
+    sh("ip", "-n", ns, "link", "set", "pwt-old", "up")
+    sh("ip", "-n", ns, "addr", "add", "203.0.113.2/24", "dev", "pwt-old")
+    sh(
+        "ip",
+        "-n",
+        ns,
+        "route",
+        "add",
+        "default",
+        "via",
+        "203.0.113.1",
+        "dev",
+        "pwt-old",
+        "src",
+        "203.0.113.2",
+        "metric",
+        "100",
+        "mtu",
+        "1400",
+        "initcwnd",
+        "20",
+    )
+    sh(
+        "ip",
+        "-n",
+        ns,
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.99",
+        "dev",
+        "pwt-old",
+        "onlink",
+        "metric",
+        "200",
+    )
+    before = ip_json("-d", "route", "show", "default", netns=ns)
+    res = pipework(
+        bridge_name(), ns, "198.51.100.97/24@198.51.100.1", env={"PIPEWORK_INJECT_FAULT": "4"}
+    )  # the step after the gateway's
+    assert res.returncode == 1, res.stderr
+    assert "rolled back, but" not in res.stderr
+    assert ip_json("-d", "route", "show", "default", netns=ns) == before

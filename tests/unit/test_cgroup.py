@@ -56,6 +56,32 @@ HYBRID_MOUNTINFO = (
 V1_DIRS = ("cpu,cpuacct", "memory", "systemd", "pids", "cpuset")
 
 
+@pytest.fixture(autouse=True)
+def fixture_proc(tmp_path, monkeypatch):
+    """Start times come from a fixture /proc, never from the host's real processes."""
+    from pipework.guests import candidate
+
+    proc = tmp_path / "fixture-proc"
+    proc.mkdir()
+    monkeypatch.setattr(candidate, "PROC_ROOT", str(proc))
+    return proc
+
+
+def test_procs_returns_the_oldest_process_first(tmp_path, fixture_proc):
+    """After pid numbers wrap, the container's init may have a higher pid than its children."""
+    mount = CgroupMount(str(tmp_path / "cg"), 2, ())
+    payload = tmp_path / "cg" / "lxc.payload.wrapped"
+    payload.mkdir(parents=True)
+    (payload / "cgroup.procs").write_text("120\n4000\n77\n")
+    for pid, start in ((120, 900), (4000, 100), (77, 500)):
+        (fixture_proc / str(pid)).mkdir()
+        (fixture_proc / str(pid) / "stat").write_text(
+            f"{pid} (init (x)) S " + " ".join(["0"] * 18) + f" {start} 0 0\n"
+        )
+    match = CgroupMatch("lxc.payload.wrapped", "LXC >= 4.0", mount)
+    assert cgroup.procs(match) == [4000, 77, 120]
+
+
 def test_parse_mountinfo_v1() -> None:
     mounts = cgroup.parse_mountinfo(V1_MOUNTINFO.format(root="/sys/fs/cgroup"))
     assert mounts[0].path == "/sys/fs/cgroup/systemd"  # name=systemd first
@@ -786,9 +812,6 @@ def test_still_in_container_cgroup_check_that_cannot_match() -> None:
     assert lxc.still_in_container(os.getpid(), check) is False
 
 
-def test_still_in_container_lxc_check_without_lxc_cgroups_trusts_the_pin() -> None:
-    if _own_cgroup_mentions_lxc():
-        pytest.skip("the test runner itself lives in an LXC cgroup")
-    # documented: when our cgroup paths name no container at all (a cgroup namespace
-    # hides them), there is nothing to compare with and the pin is trusted
-    assert lxc.still_in_container(os.getpid(), "lxc:pipework-unit-test-no-such") is True
+def test_still_in_container_refuses_a_process_outside_every_lxc_cgroup() -> None:
+    # a reused pid now held by a host process must never pass for the container's
+    assert lxc.still_in_container(os.getpid(), "lxc:pipework-unit-test-no-such") is False

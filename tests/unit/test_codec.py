@@ -668,6 +668,7 @@ def test_parse_link_from_pyroute2() -> None:
         link_netnsid=0,
         operstate=6,  # IF_OPER_UP
         port_state=None,  # a bridge port, but the reply carries no IFLA_INFO_SLAVE_DATA
+        arp_notify=None,  # no IFLA_AF_SPEC in this reply
     )
     assert link.is_up
     assert link.has_carrier

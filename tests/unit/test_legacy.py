@@ -471,7 +471,6 @@ def test_wait_gives_the_wait_command(argv, expected):
         ["--wait", "-l", "x"],
         ["--wait", "-i", "a/b"],
         ["--wait", "-i", "a" * 16],
-        ["--wait", "-i", ""],
     ],
     ids=lambda argv: " ".join(argv[1:]) or "empty",
 )
@@ -584,7 +583,6 @@ def test_all_zero_mac_is_refused(text):
 @pytest.mark.parametrize(
     "text",
     [
-        "",
         "02:00:00:00:00",
         "02:00:00:00:00:00:01",
         "02:00:00:00:00:zz",
@@ -979,10 +977,27 @@ IFNAME_POSITIONS = {
 }
 
 
-@pytest.mark.parametrize("position", list(IFNAME_POSITIONS))
-@pytest.mark.parametrize("name", BAD_IFNAMES, ids=repr)
+@pytest.mark.parametrize(
+    ("position", "name"),
+    [
+        (position, name)
+        for position in IFNAME_POSITIONS
+        for name in BAD_IFNAMES
+        # an empty -i/-l value means the default, as in the original
+        if name or position == "host interface"
+    ],
+    ids=repr,
+)
 def test_bad_interface_name_is_refused(position, name):
     usage_error(*IFNAME_POSITIONS[position](name))
+
+
+def test_empty_option_values_mean_the_defaults_as_in_the_original():
+    spec = attach_spec("br1", "-i", "", "-l", "", "c1", ADDR, "")
+    assert spec.container_ifname == "eth1"
+    assert spec.host_ifname is None
+    assert spec.mac is None
+    assert parse_legacy(["--wait", "-i", ""]) == WaitCommand("eth1", None)
 
 
 @pytest.mark.parametrize("name", ["a" * 16, "a/b", "a b", ".", "..", "\u00e9"], ids=repr)

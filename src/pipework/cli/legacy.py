@@ -143,8 +143,9 @@ def _parse_wait(args: list[str]) -> WaitCommand:
     i = 0
     while i < len(args):
         opt = args[i]
-        if opt == "-i":
-            ifname = check_ifname(_take_value(args, i, opt), "container interface name")
+        if opt == "-i":  # empty: the default, as in the original
+            value = _take_value(args, i, opt)
+            ifname = check_ifname(value, "container interface name") if value else "eth1"
         elif opt == "--timeout":
             timeout = parse_seconds(_take_value(args, i, opt), "--timeout", 86400)
         else:
@@ -181,10 +182,12 @@ def _parse_attach(
             positional.append(arg)
             i += 1
             continue
-        if arg == "-i":
-            container_ifname = check_ifname(_take_value(args, i, arg), "container interface name")
+        if arg == "-i":  # an empty value means "the default", as in the original
+            value = _take_value(args, i, arg)
+            container_ifname = check_ifname(value, "container interface name") if value else None
         elif arg == "-l":
-            host_ifname = check_ifname(_take_value(args, i, arg), "local interface name (-l)")
+            value = _take_value(args, i, arg)
+            host_ifname = check_ifname(value, "local interface name (-l)") if value else None
         elif arg == "-a":
             value = _take_value(args, i, arg)
             if value not in ("4", "6"):
@@ -210,7 +213,9 @@ def _parse_attach(
         raise UsageError(f"unexpected argument {positional[3]!r} (see pipework --help)")
     guest = parse_guest_ref(positional[0])
     addressing = _parse_addressing(positional[1], family)
-    mac, vlan = _parse_mac_vlan(positional[2]) if len(positional) == 3 else (None, None)
+    # An empty MAC argument (a script passing "$MAC" unset) means none, as in the original.
+    has_mac = len(positional) == 3 and positional[2] != ""
+    mac, vlan = _parse_mac_vlan(positional[2]) if has_mac else (None, None)
     spec = AttachSpec(
         host_if,
         guest,

@@ -48,16 +48,39 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
+def _say(message: str) -> None:
+    # one line, whatever a child process or the kernel put in the message
+    sys.stderr.write("pipework: " + " ".join(message.split()) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run pipework; every PipeworkError becomes one line on stderr and its exit code."""
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except PipeworkError as exc:
-        sys.stderr.write(f"pipework: {exc}\n")
+        _say(str(exc))
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during an attach
-        sys.stderr.write("pipework: interrupted; every change made so far was rolled back\n")
-        return getattr(exc, "exit_code", 130)
+        failures = getattr(exc, "rollback_failures", None)
+        notes = getattr(exc, "rollback_notes", None)
+        if not getattr(exc, "rolled_back", False):
+            _say("interrupted")
+        elif failures:
+            _say(f"interrupted; rolling back failed: {'; '.join(failures)}")
+        else:
+            kept = f" ({'; '.join(notes)})" if notes else ""
+            _say(f"interrupted; every change made so far was rolled back{kept}")
+        return int(getattr(exc, "exit_code", 130))
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for reports
+        import os
+
+        if os.environ.get("PIPEWORK_DEBUG"):
+            raise
+        _say(
+            f"internal error: {type(exc).__name__}: {exc} (please report it; "
+            "PIPEWORK_DEBUG=1 shows the traceback)"
+        )
+        return 70
 
 
 def exit_with_main() -> None:

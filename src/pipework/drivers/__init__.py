@@ -13,13 +13,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import AttachContext
     from ..executor import Step
+    from ..model import AttachSpec
+    from ..netlink.socket import NetlinkSocket
 
 ARPHRD_INFINIBAND = 32
 
 
-def lookup_link(ctx: AttachContext, name: str) -> m.Link | None:
+class HostTarget:
+    """What the host side of a request is: the driver kind and the existing link, if any."""
+
+    __slots__ = ("kind", "link")
+
+    def __init__(self, kind: str, link: m.Link | None) -> None:
+        self.kind = kind
+        self.link = link
+
+
+def get_link(host: NetlinkSocket, name: str) -> m.Link | None:
+    """The host link called ``name``, or None."""
     try:
-        replies = ctx.host.request(m.get_link(name), op="look up", obj=f"host interface {name}")
+        replies = host.request(m.get_link(name), op="look up", obj=f"host interface {name}")
     except NetlinkError as exc:
         if exc.errno == 19:  # ENODEV
             return None
@@ -27,19 +40,22 @@ def lookup_link(ctx: AttachContext, name: str) -> m.Link | None:
     return m.parse_link(*replies[0][1:]) if replies else None
 
 
-def choose(ctx: AttachContext) -> str:
-    """The driver for ``ctx.spec``: today 'bridge'; other kinds say what is missing."""
-    spec = ctx.spec
+def lookup_link(ctx: AttachContext, name: str) -> m.Link | None:
+    return get_link(ctx.host, name)
+
+
+def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
+    """The driver for ``spec``, from the request and the host (read, never changed)."""
     if spec.direct_phys:
         raise NotSupportedYet("--direct-phys (moving a host interface into the guest)")
     if spec.host_mac is not None:
         raise NotSupportedYet("selecting the host interface by MAC (mac:…)")
     assert spec.host_if is not None
     name = spec.host_if
-    link = lookup_link(ctx, name)
+    link = get_link(host, name)
     if link is None:
         if name.startswith("br") or spec.create_bridge:
-            return _bridge(ctx, None)
+            return _bridge(spec, None)
         if name.startswith("ovs"):
             raise NotSupportedYet(f"Open vSwitch bridges ({name})")
         if name.startswith("dummy"):
@@ -50,19 +66,20 @@ def choose(ctx: AttachContext) -> str:
             "or with --create-bridge",
         )
     if link.kind == "bridge":
-        return _bridge(ctx, link)
+        return _bridge(spec, link)
     if link.kind == "openvswitch":
         raise NotSupportedYet(f"Open vSwitch bridges ({name})")
     if link.type == ARPHRD_INFINIBAND:
         raise NotSupportedYet(f"IPoIB child interfaces ({name})")
-    raise NotSupportedYet(f"macvlan on the physical interface {name}")
+    raise NotSupportedYet(
+        f"macvlan on {name} ({link.kind or 'a physical interface'}, not a bridge)"
+    )
 
 
-def _bridge(ctx: AttachContext, link: m.Link | None) -> str:
-    if ctx.spec.vlan is not None:
+def _bridge(spec: AttachSpec, link: m.Link | None) -> HostTarget:
+    if spec.vlan is not None:
         raise NotSupportedYet("VLAN tags (@VLAN) on a Linux bridge")
-    ctx.bridge = link
-    return "bridge"
+    return HostTarget("bridge", link)
 
 
 def plan(kind: str, ctx: AttachContext) -> list[Step]:

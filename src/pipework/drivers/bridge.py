@@ -20,11 +20,12 @@ from ..netlink import messages as m
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import AttachContext
-    from ..executor import Undo
+    from ..executor import Rollback
     from ..model import Guest
 
 ENODEV, EEXIST = 19, 17
 RTMGRP_LINK = 1
+_STP_STATES = {1: "listening", 2: "learning", 4: "blocking"}
 PROC_DYNAMIC_FIRST = 0xF0000000  # namespace inode numbers are allocated from here
 
 
@@ -60,23 +61,25 @@ def plan(ctx: AttachContext) -> list[Step]:
         steps.append(
             Step(
                 f"ip link add {bridge_name} type bridge && ip link set {bridge_name} up",
-                lambda: _create_bridge(ctx, bridge_name),
+                lambda rollback: _create_bridge(ctx, bridge_name, rollback),
             )
         )
-    mtu = spec.mtu
-    peer = f"{spec.container_ifname}"
+    mtu = spec.mtu or (ctx.bridge.mtu if ctx.bridge is not None else None)
     extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
     guest = ctx.guest
     ns_arg = str(guest.pid) if guest.pid is not None else guest.name
     steps.append(
         Step(
             f"ip link add {ctx.host_ifname}{f' mtu {mtu}' if mtu else ''} master {bridge_name} up "
-            f"type veth peer name {peer}{extra} netns {ns_arg}",
-            lambda: _create_veth(ctx),
+            f"type veth peer name {spec.container_ifname}{extra} netns {ns_arg}",
+            lambda rollback: _create_veth(ctx, rollback),
         )
     )
     steps.append(
-        Step(f"ip link set {ctx.host_ifname} alias '{_mark(ctx)}'", lambda: _mark_host_end(ctx))
+        Step(
+            f"ip link set {ctx.host_ifname} alias '{_mark(ctx)}'",
+            lambda rollback: _mark_host_end(ctx),
+        )
     )
     return steps
 
@@ -85,71 +88,89 @@ def _mark(ctx: AttachContext) -> str:
     return veth_mark(ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode)
 
 
-def _create_bridge(ctx: AttachContext, name: str) -> Undo | None:
-    host = ctx.host
+def _create_echoed(
+    ctx: AttachContext, req: tuple[int, int, bytes], name: str, op: str, obj: str
+) -> m.Link | None:
+    """Create a link and read it back in the same round trip (NLM_F_ECHO, kernel >= 6.1);
+    on older kernels, with one more request by name."""
+    msg_type, flags, body = req
+    replies = ctx.host.request((msg_type, flags | m.NLM_F_ECHO, body), op=op, obj=obj)
+    for rtype, data, start, end in replies:
+        if rtype == m.RTM_NEWLINK:
+            return m.parse_link(data, start, end)
+    return _get(ctx, name)
+
+
+def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     try:
-        host.request(m.create_bridge(name, up=True), op="create bridge", obj=name)
+        link = _create_echoed(ctx, m.create_bridge(name, up=True), name, "create bridge", name)
     except NetlinkError as exc:
         if exc.errno != EEXIST:
             raise
         # Another process created it between our look-up and now: use it, and
         # leave it alone on rollback, it is not ours.
-        link = _get(ctx, name)
-        if link is None or link.kind != "bridge":
+        existing = _get(ctx, name)
+        if existing is None or existing.kind != "bridge":
             raise HostStateError(
                 f"{name} appeared while pipework was creating it, and it is not a bridge"
             ) from None
-        ctx.bridge = link
-        return None
-    link = _get(ctx, name)
+        ctx.bridge = existing
+        return
     if link is None:
         raise HostStateError(f"bridge {name} vanished right after pipework created it")
+    rollback.push(f"ip link del {name}", lambda: _delete_bridge_if_unused(ctx, link.index, name))
     ctx.bridge = link
     ctx.created_bridge = True
-    host.request(m.set_link(link.index, alias=BRIDGE_MARK), op="mark bridge", obj=name)
-    index = link.index
-
-    def undo() -> None:
-        _delete_quietly(ctx, index, f"bridge {name}")
-
-    return undo
+    ctx.host.request(m.set_link(link.index, alias=BRIDGE_MARK), op="mark bridge", obj=name)
 
 
-def _create_veth(ctx: AttachContext) -> Undo:
+def _delete_bridge_if_unused(ctx: AttachContext, index: int, name: str) -> str | None:
+    """Undo of a bridge creation, unless a concurrent attach has already put ports on it."""
+    ports = [
+        link.name
+        for link in (
+            m.parse_link(d, a, b) for _t, d, a, b in ctx.host.dump(m.dump_links(), op="list links")
+        )
+        if link.master == index
+    ]
+    if ports:
+        return f"kept bridge {name}: {', '.join(ports)} joined it meanwhile"
+    _delete_quietly(ctx, index, f"bridge {name}")
+    return None
+
+
+def _create_veth(ctx: AttachContext, rollback: Rollback) -> None:
     spec = ctx.spec
     bridge = ctx.bridge
     assert bridge is not None
     mtu = spec.mtu if spec.mtu is not None else bridge.mtu
+    req = m.create_veth(
+        ctx.host_ifname,
+        spec.container_ifname,
+        peer_netns_fd=ctx.guest.netns.fd,
+        mtu=mtu,
+        master=bridge.index,
+        up=True,
+        peer_mac=spec.mac,
+    )
+    obj = f"{ctx.host_ifname} (peer {spec.container_ifname} in {ctx.guest.label})"
     try:
-        ctx.host.request(
-            m.create_veth(
-                ctx.host_ifname,
-                spec.container_ifname,
-                peer_netns_fd=ctx.guest.netns.fd,
-                mtu=mtu,
-                master=bridge.index,
-                up=True,
-                peer_mac=spec.mac,
-            ),
-            op="create veth",
-            obj=f"{ctx.host_ifname} (peer {spec.container_ifname} in {ctx.guest.label})",
-        )
+        host_link = _create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
     except NetlinkError as exc:
         if exc.errno == EEXIST:
             raise _explain_name_taken(ctx) from None
         raise
-    host_link = _get(ctx, ctx.host_ifname)
     if host_link is None:  # the guest died at this very moment, taking the pair with it
         raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
-    ctx.host_link = host_link
     index = host_link.index
-
-    def undo() -> None:
-        # Deleting one end deletes both, and with them every address and route
-        # the later steps put on the guest end.
-        _delete_quietly(ctx, index, f"veth {ctx.host_ifname}")
-
-    return undo
+    # Deleting one end deletes both, and with them every address and route the
+    # later steps put on the guest end.
+    rollback.push(
+        f"ip link del {ctx.host_ifname}",
+        lambda: _delete_quietly(ctx, index, f"veth {ctx.host_ifname}"),
+    )
+    ctx.host_link = host_link
+    ctx.guest_index = host_link.link  # the peer's index, inside the guest
 
 
 def _mark_host_end(ctx: AttachContext) -> None:
@@ -215,14 +236,21 @@ def wait_until_forwarding(ctx: AttachContext, timeout: float = 1.0) -> str | Non
         link = _get(ctx, host_if)
         return None if link is None else link.port_state
 
-    if state() != m.BR_STATE_DISABLED:
-        return None
-    deadline = time.monotonic() + timeout
-    with NetlinkSocket("events", groups=RTMGRP_LINK) as events:
-        while state() == m.BR_STATE_DISABLED:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return f"bridge port {host_if} still disabled after {timeout:g} s"
-            if select([events], [], [], remaining)[0]:
-                events.drain()
+    current = state()
+    if current == m.BR_STATE_DISABLED:
+        deadline = time.monotonic() + timeout
+        with NetlinkSocket("events", groups=RTMGRP_LINK) as events:
+            while current == m.BR_STATE_DISABLED:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return f"bridge port {host_if} still disabled after {timeout:g} s"
+                if select([events], [], [], remaining)[0]:
+                    events.drain()
+                current = state()
+    if current in _STP_STATES:
+        return (
+            f"bridge port {host_if} is {_STP_STATES[current]} (the bridge runs STP): "
+            "the guest's traffic flows once the port forwards, after up to twice the "
+            "forward delay"
+        )
     return None

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 
-from ..errors import AmbiguousGuest, GuestNotFound, HostStateError, PipeworkError
+from ..errors import AmbiguousGuest, GuestNotFound, HostStateError, PipeworkError, UsageError
 from ..model import Guest, GuestRef
 from ..netns import NetNS
-from .candidate import Candidate, Finding
+from .candidate import Candidate, Finding, process_starttime
 
 __all__ = ["resolve", "search"]
 
@@ -110,6 +110,8 @@ def resolve(ref: GuestRef) -> Guest:
     label = f"{chosen.runtime}:{chosen.name}"
     try:
         ns = NetNS.open(chosen.ns_path, label)
+    except UsageError:
+        raise  # not a namespace at all: bad input, said as such
     except PipeworkError:
         raise GuestNotFound(
             f"guest {label} exited while being resolved (cannot open {chosen.ns_path}); "
@@ -133,13 +135,18 @@ def resolve(ref: GuestRef) -> Guest:
 
 
 def _check_pin(chosen: Candidate, label: str) -> None:
-    if chosen.pid is None or chosen.check is None:
+    """The pinned namespace is the guest's: the process is the one the resolver saw
+    (same start time, so not a reused pid) and still belongs to the container."""
+    if chosen.pid is None:
         return
-    if chosen.runtime == "docker":
-        from . import docker as runtime
-    else:
-        from . import lxc as runtime  # type: ignore[no-redef]
-    if not runtime.still_in_container(chosen.pid, chosen.check):
+    same = chosen.starttime is not None and process_starttime(chosen.pid) == chosen.starttime
+    if same and chosen.check is not None:
+        if chosen.runtime == "docker":
+            from . import docker as runtime
+        else:
+            from . import lxc as runtime  # type: ignore[no-redef]
+        same = runtime.still_in_container(chosen.pid, chosen.check)
+    if not same:
         raise GuestNotFound(
             f"guest {label} exited while being resolved (pid {chosen.pid} no longer belongs "
             "to it); nothing was changed"

@@ -31,6 +31,7 @@ _OLD_PARENTS = {"lxc.payload": "LXC 3.1", "lxc": "LXC <= 3.0"}
 _WALK_MAX_DIRS = 20000
 _WALK_MAX_DEPTH = 10
 _PROCS_MAX_DIRS = 256
+_OLDEST_SCAN = 512  # processes whose start time is read to find the oldest
 
 
 class CgroupMount(Record):
@@ -195,9 +196,18 @@ def procs(match: CgroupMatch) -> list[int]:
             except OSError:
                 continue
         if found:
-            return sorted(found)
+            return _oldest_first(found)
         level = children
     return []
+
+
+def _oldest_first(pids: list[int]) -> list[int]:
+    """Pids by start time: the container's init first, even after pid numbers wrapped."""
+    from .candidate import process_starttime
+
+    bounded = sorted(pids)[:_OLDEST_SCAN]
+    started = {pid: process_starttime(pid) for pid in bounded}
+    return sorted(bounded, key=lambda pid: (started[pid] is None, started[pid] or 0, pid))
 
 
 def _is_lxc_dir(name: str) -> bool:

@@ -123,6 +123,6 @@ def still_in_container(pid: int, container_id: str) -> bool:
             text = f.read()
     except OSError:
         return False
-    # With a private cgroup namespace the host can still read full paths; only
-    # when no path names any container is there nothing to compare with.
-    return container_id in text or "docker" not in text
+    # Read from the host, the paths name the container (/docker/ID, docker-ID.scope),
+    # private cgroup namespace or not.
+    return bool(container_id) and container_id in text

@@ -121,7 +121,12 @@ def _ask_lxc_info(finding: Finding, lxc_info: str, name: str, lxcpath: str) -> N
 
 
 def still_in_container(pid: int, check: str) -> bool:
-    """After pinning: is ``pid`` still a process of the container (not a reused pid)?"""
+    """After pinning: is ``pid`` still a process of the container?
+
+    ``check`` is the payload cgroup path the pid was read from, or ``lxc:NAME``
+    when lxc-info gave the pid; then any LXC layout naming the container counts,
+    at any depth (nested, delegated cgroups included).
+    """
     if not check.startswith("lxc:"):
         return cgroup.pid_in_cgroup(pid, check)
     name = check[4:]
@@ -130,15 +135,10 @@ def still_in_container(pid: int, check: str) -> bool:
             lines = f.read().splitlines()
     except OSError:
         return False  # the process is gone
-    mentions_lxc = False
     for line in lines:
         parts = line.split(":", 2)[-1].split("/")
-        if any(p.startswith("lxc") for p in parts):
-            mentions_lxc = True
         if f"lxc.payload.{name}" in parts:
             return True
         if any(a in ("lxc.payload", "lxc") and b == name for a, b in zip(parts, parts[1:])):
             return True
-    # Under a cgroup namespace the host may see paths that name no container at
-    # all; then there is nothing to compare with and the pin is trusted.
-    return not mentions_lxc
+    return False

@@ -56,7 +56,10 @@ def _dechunk(data: bytes) -> bytes:
         eol = data.find(b"\r\n", pos)
         if eol < 0:
             raise OSError("truncated chunked HTTP body")
-        size = int(data[pos:eol].split(b";", 1)[0], 16)
+        try:
+            size = int(data[pos:eol].split(b";", 1)[0], 16)
+        except ValueError:
+            raise OSError("malformed chunked HTTP body") from None
         if size == 0:
             return b"".join(out)
         out.append(data[eol + 2 : eol + 2 + size])

@@ -83,7 +83,7 @@ class AttrTable:
 def _encode_one(type_id: int, kind: str, value: object) -> bytes:
     if kind == "asciiz":
         assert isinstance(value, str)
-        return pack_attr(type_id, value.encode() + b"\0")
+        return pack_attr(type_id, value.encode("utf-8", "surrogateescape") + b"\0")
     if kind == "flag":
         return pack_attr(type_id, b"")
     if kind in ("binary", "nested"):

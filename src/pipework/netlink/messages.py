@@ -10,7 +10,7 @@ from __future__ import annotations
 from _struct import Struct
 
 from .._record import Record
-from .codec import NLA_F_NESTED, Attrs, AttrTable, DecodeError, pack_attr
+from .codec import NLA_F_NESTED, NLAHDR, Attrs, AttrTable, DecodeError, align, pack_attr
 
 _U32 = Struct("=I")
 
@@ -21,7 +21,7 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 
 # Header flags.
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x2, 0x4, 0x8
 NLM_F_DUMP = 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 
@@ -523,6 +523,51 @@ def add_route(route: Route) -> tuple[int, int, bytes]:
         protocol=route.protocol,
         table=route.table,
     )
+
+
+def get_route(family: int, dst: bytes) -> tuple[int, int, bytes]:
+    """Ask the kernel how it would route to ``dst`` (``ip route get``)."""
+    body = RTMSG.pack(family, len(dst) * 8, 0, 0, 0, 0, 0, 0, 0) + RTA.encode([("RTA_DST", dst)])
+    return RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, body
+
+
+# Route flags the kernel reports but refuses on input (dead, link down, offload…):
+# only on-link and pervasive may be given back. <linux/rtnetlink.h> RTNH_F_*.
+_RTNH_F_INPUT = 0x4 | 0x2
+_RTA_CACHEINFO = 12
+_RTNEXTHOP = Struct("=HBBi")  # len, flags, hops, ifindex
+
+
+def replay_route(data: bytes, start: int, end: int) -> tuple[int, int, bytes]:
+    """An RTM_NEWROUTE that re-creates a dumped route exactly: every attribute it had
+    (source, metrics, nexthops, expiry…) but the kernel's own statistics."""
+    header = bytearray(data[start : start + RTMSG.size])
+    header[8:12] = _U32.pack(_U32.unpack_from(header, 8)[0] & _RTNH_F_INPUT)
+    out = [bytes(header)]
+    offset = start + RTMSG.size
+    while offset + 4 <= end:
+        length, type_id = NLAHDR.unpack_from(data, offset)
+        if length < 4 or offset + length > end:
+            raise DecodeError("bad route attribute while saving a route")
+        if type_id & 0x3FFF == 9:  # RTA_MULTIPATH: clean each nexthop's flags too
+            out.append(_clean_nexthops(data[offset : offset + length]))
+        elif type_id & 0x3FFF != _RTA_CACHEINFO:
+            out.append(data[offset : offset + align(length)])
+        offset += align(length)
+    return RTM_NEWROUTE, CREATE_EXCL, b"".join(out)
+
+
+def _clean_nexthops(attr: bytes) -> bytes:
+    blob = bytearray(attr)
+    pos = 4
+    while pos + _RTNEXTHOP.size <= len(blob):
+        length, flags, hops, ifindex = _RTNEXTHOP.unpack_from(blob, pos)
+        if length < _RTNEXTHOP.size:
+            break
+        _RTNEXTHOP.pack_into(blob, pos, length, flags & _RTNH_F_INPUT, hops, ifindex)
+        pos += (length + 3) & ~3
+    padding = b"\0" * ((-len(blob)) % 4)
+    return bytes(blob) + padding
 
 
 def dump_routes(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:

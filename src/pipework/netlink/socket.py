@@ -82,8 +82,16 @@ class NetlinkSocket:
         return data
 
     def drain(self) -> None:
-        """Read and drop one datagram (multicast notifications a waiter only counts)."""
-        self._recv()
+        """Read and drop one datagram (multicast notifications a waiter only counts).
+
+        ENOBUFS means notifications were lost while we were not reading: for a
+        waiter that only looks again, that is one more reason to look again.
+        """
+        try:
+            self._recv()
+        except OSError as exc:
+            if exc.errno != 105:  # ENOBUFS
+                raise
 
     def request(
         self, req: tuple[int, int, bytes], *, op: str, obj: str
