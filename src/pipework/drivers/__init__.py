@@ -40,10 +40,6 @@ def get_link(host: NetlinkSocket, name: str) -> m.Link | None:
     return m.parse_link(*replies[0][1:]) if replies else None
 
 
-def lookup_link(ctx: AttachContext, name: str) -> m.Link | None:
-    return get_link(ctx.host, name)
-
-
 def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
     """The driver for ``spec``, from the request and the host (read, never changed)."""
     if spec.direct_phys:

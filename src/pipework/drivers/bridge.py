@@ -183,9 +183,9 @@ def _mark_host_end(ctx: AttachContext) -> None:
 
 
 def _get(ctx: AttachContext, name: str) -> m.Link | None:
-    from . import lookup_link
+    from . import get_link
 
-    return lookup_link(ctx, name)
+    return get_link(ctx.host, name)
 
 
 def _delete_quietly(ctx: AttachContext, index: int, what: str) -> None:
