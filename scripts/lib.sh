@@ -35,3 +35,27 @@ make_venv() {
     # Compile now: a run must never pay for byte-compiling (and may not be allowed to).
     .venv/bin/python -m compileall -q src >/dev/null
 }
+
+# A venv as a user gets from `pip install .`: the package byte-compiled at install,
+# no editable finder, no setuptools. What the benchmarks measure.
+make_runtime_venv() {
+    dir=$1
+    [ -x "$dir/bin/python" ] || /usr/bin/python3 -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    "$dir/bin/python" -m pip install -q --force-reinstall --no-deps .
+    "$dir/bin/python" -m pip uninstall -q -y setuptools >/dev/null 2>&1 || true
+}
+
+# dockerd without its own networking: pipework plumbs the containers itself.
+ensure_dockerd() {
+    docker version >/dev/null 2>&1 && return 0
+    echo "starting dockerd"
+    (dockerd --iptables=false --ip-forward=false --bridge=none \
+        >/var/log/pipework-dockerd.log 2>&1 &)
+    i=0
+    until docker version >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ "$i" -le 60 ] || die "dockerd did not start; see /var/log/pipework-dockerd.log"
+        sleep 0.5
+    done
+}

@@ -37,6 +37,7 @@ __all__ = [
     "UsageError",
     "attach",
     "attach_guest",
+    "attach_many",
     "mac_from_string",
     "parse_address",
     "parse_guest_ref",
@@ -61,6 +62,7 @@ _WHERE = {
     "parse_guest_ref": "names",
     "attach": "attach",
     "attach_guest": "attach",
+    "attach_many": "attach",
     "resolve": "guests",
     "AmbiguousGuest": "errors",
     "CommandError": "errors",
@@ -74,7 +76,7 @@ _WHERE = {
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .attach import attach, attach_guest
+    from .attach import attach, attach_guest, attach_many
     from .errors import (
         AmbiguousGuest,
         CommandError,

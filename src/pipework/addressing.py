@@ -123,7 +123,8 @@ def _link_up(ctx: AttachContext, _unused: None, rollback: Rollback) -> None:
     nl = ctx.guest_nl
     link = guest_link(ctx)
     conf = None
-    if link.arp_notify == 0 and any(a.family == 4 for a in ctx.spec.addressing.addresses):
+    v4 = any(a.family == 4 for a in ctx.spec.addressing.addresses)
+    if link.arp_notify == 0 and v4 and not ctx.arp_from_host:
         # The kernel applies flags before sysctls: no ARP goes out at this "up",
         # only later, when announce.py asks for it (see there).
         conf = {m.IPV4_DEVCONF_ARP_NOTIFY: 1}

@@ -14,6 +14,10 @@ socket: closing an AF_PACKET socket waits for a kernel RCU grace period (about
   address) to all nodes, from a raw ICMPv6 socket inside the guest; the kernel
   fills in the checksum.
 
+Many attaches in one process (``attach_many``) announce differently: one packet
+socket on the host sends every gratuitous ARP into the bridges, so the grace
+period of its close is paid once per batch instead of a MAC change per guest.
+
 An announcement that cannot be sent is a warning, not a failure: the address
 works, neighbours just learn it on first contact.
 """
@@ -27,9 +31,13 @@ from .netlink import messages as m
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from _socket import socket
+
     from .context import AttachContext
+    from .inet import IPInterface
 
 ALL_NODES = "ff02::1"
+ETH_P_ARP = 0x0806
 IPV6_MULTICAST_HOPS = 18
 
 
@@ -41,13 +49,49 @@ def neighbour_advertisement(mac: bytes, target: bytes) -> bytes:
     return pack("!BBHI", 136, 0, 0, 0x20000000) + target + pack("!BB", 2, 1) + mac
 
 
+def arp_announcement(mac: bytes, ip: bytes) -> bytes:
+    """An Ethernet frame: ARP request for our own address (RFC 5227 announcement)."""
+    eth = b"\xff" * 6 + mac + pack("!H", ETH_P_ARP)
+    return eth + pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\0" * 6 + ip
+
+
+class HostAnnouncer:
+    """Gratuitous ARPs for many guests, sent into their bridges from one host socket."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self) -> None:
+        self._sock: socket | None = None
+
+    def send(self, bridge: str, mac: bytes, addresses: tuple[IPInterface, ...]) -> list[str]:
+        warnings = []
+        for iface in addresses:
+            if iface.family != 4:
+                continue
+            try:
+                if self._sock is None:
+                    from _socket import AF_PACKET, SOCK_CLOEXEC, SOCK_RAW
+                    from _socket import socket as make_socket
+
+                    self._sock = make_socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)
+                self._sock.sendto(arp_announcement(mac, iface.address.packed), (bridge, ETH_P_ARP))
+            except OSError as exc:
+                warnings.append(f"could not announce {iface.address} on {bridge}: {exc.strerror}")
+        return warnings
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()  # waits for an RCU grace period: once per batch
+            self._sock = None
+
+
 def announce(ctx: AttachContext, mac: bytes) -> list[str]:
     """Announce every static address of the guest interface; return warnings."""
     warnings: list[str] = []
     ifname = ctx.spec.container_ifname
     addresses = ctx.spec.addressing.addresses
     index = ctx.guest_link.index if ctx.guest_link else 0
-    if any(a.family == 4 for a in addresses):
+    if any(a.family == 4 for a in addresses) and not ctx.arp_from_host:
         # restore arp_notify only if addressing.py changed it
         before = ctx.arp_notify_before
         restore = None if before is None else {m.IPV4_DEVCONF_ARP_NOTIFY: before}

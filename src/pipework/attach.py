@@ -6,7 +6,7 @@ AttachSpec -> guests.resolve() -> drivers.choose() -> plan -> executor.apply() -
 from __future__ import annotations
 
 from . import addressing, drivers, executor
-from .announce import announce
+from .announce import HostAnnouncer, announce
 from .context import AttachContext
 from .errors import NotSupportedYet, PipeworkError
 from .guests import resolve
@@ -15,7 +15,12 @@ from .netlink.socket import NetlinkSocket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .model import AttachSpec, Guest
+
+#: stands in a result slot until its attach is done
+_placeholder: PipeworkError = PipeworkError("not attached")
 
 
 def check_supported(spec: AttachSpec) -> None:
@@ -54,24 +59,111 @@ def attach_guest(
     target: drivers.HostTarget | None = None,
 ) -> Attachment:
     """Attach an already resolved (pinned) guest. ``host`` lets many attaches share a socket."""
-    check_supported(spec)
     own_host = host is None
     host_nl = host if host is not None else NetlinkSocket()
     try:
-        if target is None:
-            target = drivers.choose(spec, host_nl)
-        ctx = AttachContext(spec, guest, host_nl)
-        ctx.bridge = target.link
+        ctx, kind, warnings = _apply(spec, guest, host_nl, target, verbose)
         try:
-            steps = drivers.plan(target.kind, ctx) + addressing.plan(ctx)
-            warnings = executor.apply(steps, verbose=verbose)
-            warnings += _after(target.kind, ctx)
+            warnings += _after(kind, ctx)
             return _result(ctx, warnings)
         finally:
             ctx.close()
     finally:
         if own_host:
             host_nl.close()
+
+
+def attach_many(
+    specs: Sequence[AttachSpec], *, verbose: bool = False, chunk: int = 128
+) -> list[Attachment | PipeworkError]:
+    """Attach many guests in one process, each on its own: all or nothing per guest.
+
+    Returns, in order, the Attachment of each request or the error that stopped it
+    (a failed request was rolled back like a failed ``attach``). One host netlink
+    socket serves them all, and the announcements of a chunk are sent after all its
+    links are up: by then the kernel has made every bridge port forward, so no
+    attach waits for that, one after the other.
+    """
+    results: list[Attachment | PipeworkError] = []
+    targets: dict[str, drivers.HostTarget] = {}  # host interfaces already looked up
+    announcer = HostAnnouncer()
+    with NetlinkSocket() as host:
+        try:
+            for first in range(0, len(specs), chunk):
+                done: list[tuple[int, AttachContext, Guest, str, list[str]]] = []
+                try:
+                    for spec in specs[first : first + chunk]:
+                        results.append(_placeholder)
+                        attached = _attach_one(spec, host, verbose, targets)
+                        if isinstance(attached, PipeworkError):
+                            results[-1] = attached
+                        else:
+                            done.append((len(results) - 1, *attached))
+                    for index, ctx, _guest, kind, notes in done:
+                        warnings = notes + _after(kind, ctx)
+                        if ctx.guest_link and ctx.guest_link.address and ctx.bridge:
+                            addresses = ctx.spec.addressing.addresses
+                            warnings += announcer.send(
+                                ctx.bridge.name, ctx.guest_link.address, addresses
+                            )
+                        results[index] = _result(ctx, warnings)
+                finally:
+                    for _index, ctx, guest, _kind, _notes in done:
+                        ctx.close()
+                        guest.close()
+        finally:
+            announcer.close()
+    return results
+
+
+def _attach_one(
+    spec: AttachSpec, host: NetlinkSocket, verbose: bool, targets: dict[str, drivers.HostTarget]
+) -> tuple[AttachContext, Guest, str, list[str]] | PipeworkError:
+    """Resolve and apply one request of a batch; its error instead of raising it."""
+    try:
+        check_supported(spec)
+        key = spec.host_if or ""
+        target = targets.get(key) if key else None
+        if target is None:
+            target = drivers.choose(spec, host)
+        guest = resolve(spec.guest)
+    except PipeworkError as exc:
+        return exc
+    try:
+        ctx, kind, notes = _apply(spec, guest, host, target, verbose, arp_from_host=True)
+        if key and ctx.bridge is not None:  # the bridge exists now, maybe made by this run
+            targets[key] = drivers.HostTarget(kind, ctx.bridge)
+    except BaseException as exc:
+        guest.close()
+        if isinstance(exc, PipeworkError):
+            return exc
+        raise
+    return ctx, guest, kind, notes
+
+
+def _apply(
+    spec: AttachSpec,
+    guest: Guest,
+    host: NetlinkSocket,
+    target: drivers.HostTarget | None,
+    verbose: bool,
+    *,
+    arp_from_host: bool = False,
+) -> tuple[AttachContext, str, list[str]]:
+    """Plan and apply one attach (rolled back on failure); the context stays open."""
+    check_supported(spec)
+    if target is None:
+        target = drivers.choose(spec, host)
+    ctx = AttachContext(spec, guest, host)
+    ctx.bridge = target.link
+    ctx.arp_from_host = arp_from_host
+    try:
+        steps = drivers.plan(target.kind, ctx) + addressing.plan(ctx)
+        notes = executor.apply(steps, verbose=verbose)
+    except BaseException:
+        ctx.close()
+        raise
+    return ctx, target.kind, notes
 
 
 def _after(kind: str, ctx: AttachContext) -> list[str]:

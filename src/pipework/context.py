@@ -23,6 +23,7 @@ class AttachContext:
     __slots__ = (
         "_guest_nl",
         "_icmp6",
+        "arp_from_host",
         "arp_notify_before",
         "bridge",
         "created_bridge",
@@ -47,6 +48,8 @@ class AttachContext:
         #: the guest end's ifindex (inside the guest), as the kernel reported it
         self.guest_index: int | None = None
         self.arp_notify_before: int | None = None
+        #: attach_many sends the gratuitous ARPs from the host (announce.HostAnnouncer)
+        self.arp_from_host = False
         self._guest_nl: NetlinkSocket | None = None
         self._icmp6: socket | None = None
 

@@ -236,15 +236,21 @@ def _devconf(attrs: Attrs, index: int) -> int | None:
     return value
 
 
+# Ask for links without their statistics: the replies are half the size, and
+# every attribute costs a Python loop turn to split.
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+_NO_STATS = IFLA.encode([("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)])
+
+
 def get_link(name: str | None = None, index: int = 0) -> tuple[int, int, bytes]:
     body = ifinfomsg(index)
     if name is not None:
         body += IFLA.encode([("IFLA_IFNAME", name)])
-    return RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, body
+    return RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, body + _NO_STATS
 
 
 def dump_links() -> tuple[int, int, bytes]:
-    return RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg()
+    return RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg() + _NO_STATS
 
 
 def create_bridge(name: str, *, up: bool) -> tuple[int, int, bytes]:
