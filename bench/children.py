@@ -1,10 +1,12 @@
 """Batch workers run as child processes of bench.py, each timing only its own loop.
 
-    python bench/children.py pipework N BRIDGE NETNS_PREFIX
-    python bench/children.py netlink  N BRIDGE NETNS_PREFIX
+    python bench/children.py pipework        N BRIDGE NETNS_PREFIX
+    python bench/children.py pipework-quiet  N BRIDGE NETNS_PREFIX
+    python bench/children.py netlink         N BRIDGE NETNS_PREFIX
 
 ``pipework`` attaches N named-netns guests through the public Python API
-(``pipework.attach_many``); ``netlink`` does only the kernel requests of the same
+(``pipework.attach_many``), ``pipework-quiet`` the same without announcements
+(``announce=False``); ``netlink`` does only the kernel requests of the same
 attach with pipework's netlink codec and nothing else (no resolution, checks,
 marks, rollback or announcements) — the in-process kernel floor. Each prints one
 JSON line: {"elapsed_s": …, "failures": …}.
@@ -24,7 +26,7 @@ def address(i: int) -> str:
     return f"198.18.{i // 250}.{i % 250 + 1}/16"
 
 
-def run_pipework(n: int, bridge: str, prefix: str) -> dict[str, object]:
+def run_pipework(n: int, bridge: str, prefix: str, announce: bool = True) -> dict[str, object]:
     import pipework
 
     start = time.perf_counter()
@@ -36,7 +38,7 @@ def run_pipework(n: int, bridge: str, prefix: str) -> dict[str, object]:
         )
         for i in range(n)
     ]
-    results = pipework.attach_many(specs)
+    results = pipework.attach_many(specs, announce=announce)
     elapsed = time.perf_counter() - start
     failures = [str(r) for r in results if isinstance(r, Exception)]
     return {"elapsed_s": elapsed, "failures": len(failures), "first_failure": failures[:1]}
@@ -78,7 +80,12 @@ def run_netlink(n: int, bridge: str, prefix: str) -> dict[str, object]:
 
 def main() -> None:
     kind, n, bridge, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    result = {"pipework": run_pipework, "netlink": run_netlink}[kind](n, bridge, prefix)
+    runners = {
+        "pipework": run_pipework,
+        "pipework-quiet": lambda n, b, p: run_pipework(n, b, p, announce=False),
+        "netlink": run_netlink,
+    }
+    result = runners[kind](n, bridge, prefix)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
     os._exit(0)

@@ -74,7 +74,11 @@ def attach_guest(
 
 
 def attach_many(
-    specs: Sequence[AttachSpec], *, verbose: bool = False, chunk: int = 128
+    specs: Sequence[AttachSpec],
+    *,
+    verbose: bool = False,
+    announce: bool = True,
+    chunk: int = 128,
 ) -> list[Attachment | PipeworkError]:
     """Attach many guests in one process, each on its own: all or nothing per guest.
 
@@ -83,6 +87,11 @@ def attach_many(
     socket serves them all, and the announcements of a chunk are sent after all its
     links are up: by then the kernel has made every bridge port forward, so no
     attach waits for that, one after the other.
+
+    ``announce=False`` skips the gratuitous ARPs and neighbour advertisements.
+    Each is a broadcast that every guest on the bridge processes, so on a bridge
+    of a thousand guests they cost more than the rest of the attach; a lab built
+    from scratch, where no neighbour can hold a stale entry, does not need them.
     """
     results: list[Attachment | PipeworkError] = []
     targets: dict[str, drivers.HostTarget] = {}  # host interfaces already looked up
@@ -100,6 +109,9 @@ def attach_many(
                         else:
                             done.append((len(results) - 1, *attached))
                     for index, ctx, _guest, kind, notes in done:
+                        if not announce:
+                            results[index] = _result(ctx, notes)
+                            continue
                         warnings = notes + _after(kind, ctx)
                         if ctx.guest_link and ctx.guest_link.address and ctx.bridge:
                             addresses = ctx.spec.addressing.addresses

@@ -98,10 +98,10 @@ def _list_prefix_matches(finding: Finding, path: str, prefix: str) -> None:
 
 
 def _parse_json(body: bytes) -> object:
-    import json  # only on the Docker path: json's import pulls in re
+    from ..jsonlite import loads
 
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         return None
 
