@@ -30,7 +30,7 @@ def lxcpaths(conf: str = LXC_CONF) -> list[str]:
     return [DEFAULT_LXCPATH]
 
 
-def find(name: str, mountinfo: str = "/proc/self/mountinfo") -> Finding:
+def find(name: str, mountinfo: str | None = None) -> Finding:
     finding = Finding("lxc")
     configured = [p for p in lxcpaths() if os.path.exists(f"{p}/{name}/config")]
     lxc_info = None
@@ -44,11 +44,17 @@ def find(name: str, mountinfo: str = "/proc/self/mountinfo") -> Finding:
         return finding
     if configured:
         finding.saw.append(f"config in {configured[0]}/{name} but lxc-info is not installed")
-    mounts = cgroup.read_mounts(mountinfo)
+    if mountinfo is None:
+        # Where distributions mount them; the mount table only on hosts that do not
+        # (reading it costs milliseconds where many netns are mounted).
+        mounts = cgroup.standard_mounts() or cgroup.read_mounts()
+        matches = cgroup.find_direct(mounts, name)
+    else:
+        mounts = cgroup.read_mounts(mountinfo)
+        matches = cgroup.find_direct(mounts, name)
     if not mounts:
         finding.saw.append("no cgroup hierarchy is mounted")
         return finding
-    matches = cgroup.find_direct(mounts, name)
     if not matches:
         finding.saw.append(
             f"no cgroup lxc.payload.{name}, lxc.payload/{name} or lxc/{name} under {mounts[0].path}"
