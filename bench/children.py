@@ -1,12 +1,12 @@
 """Batch workers run as child processes of bench.py, each timing only its own loop.
 
-    python bench/children.py pipework        N BRIDGE NETNS_PREFIX
-    python bench/children.py pipework-quiet  N BRIDGE NETNS_PREFIX
-    python bench/children.py netlink         N BRIDGE NETNS_PREFIX
+    python bench/children.py pipework           N BRIDGE NETNS_PREFIX
+    python bench/children.py pipework-announce  N BRIDGE NETNS_PREFIX
+    python bench/children.py netlink            N BRIDGE NETNS_PREFIX
 
 ``pipework`` attaches N named-netns guests through the public Python API
-(``pipework.attach_many``), ``pipework-quiet`` the same without announcements
-(``announce=False``); ``netlink`` does only the kernel requests of the same
+(``pipework.attach_many``), ``pipework-announce`` the same with announcements
+(``announce=True``); ``netlink`` does only the kernel requests of the same
 attach with pipework's netlink codec and nothing else (no resolution, checks,
 marks, rollback or announcements) — the in-process kernel floor. Each prints one
 JSON line: {"elapsed_s": …, "failures": …}.
@@ -26,7 +26,7 @@ def address(i: int) -> str:
     return f"198.18.{i // 250}.{i % 250 + 1}/16"
 
 
-def run_pipework(n: int, bridge: str, prefix: str, announce: bool = True) -> dict[str, object]:
+def run_pipework(n: int, bridge: str, prefix: str, announce: bool = False) -> dict[str, object]:
     import pipework
 
     start = time.perf_counter()
@@ -82,7 +82,7 @@ def main() -> None:
     kind, n, bridge, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     runners = {
         "pipework": run_pipework,
-        "pipework-quiet": lambda n, b, p: run_pipework(n, b, p, announce=False),
+        "pipework-announce": lambda n, b, p: run_pipework(n, b, p, announce=True),
         "netlink": run_netlink,
     }
     result = runners[kind](n, bridge, prefix)

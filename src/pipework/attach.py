@@ -77,7 +77,7 @@ def attach_many(
     specs: Sequence[AttachSpec],
     *,
     verbose: bool = False,
-    announce: bool = True,
+    announce: bool = False,
     chunk: int = 128,
 ) -> list[Attachment | PipeworkError]:
     """Attach many guests in one process, each on its own: all or nothing per guest.
@@ -88,10 +88,12 @@ def attach_many(
     links are up: by then the kernel has made every bridge port forward, so no
     attach waits for that, one after the other.
 
-    ``announce=False`` skips the gratuitous ARPs and neighbour advertisements.
-    Each is a broadcast that every guest on the bridge processes, so on a bridge
-    of a thousand guests they cost more than the rest of the attach; a lab built
-    from scratch, where no neighbour can hold a stale entry, does not need them.
+    Unlike ``attach``, it sends no gratuitous ARPs or neighbour advertisements
+    unless ``announce=True``: each is a broadcast that every guest on the bridge
+    processes, so on a bridge of a thousand guests they cost more than the rest of
+    the attach (measured: 10.5 ms per attach without, 19.5 ms with, at N=1000),
+    and a topology built from scratch has no neighbour with a stale entry to fix.
+    Ask for them when the addresses were in use elsewhere a moment ago.
     """
     results: list[Attachment | PipeworkError] = []
     targets: dict[str, drivers.HostTarget] = {}  # host interfaces already looked up

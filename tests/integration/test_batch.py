@@ -70,7 +70,7 @@ def test_announcements_come_from_the_host_and_reach_the_neighbours(make_netns, b
         "stale",
     )
     results = pw.attach_many(
-        [_spec(br, f"netns:{guest}", "198.51.100.136/24", "02:00:c0:00:02:44")]
+        [_spec(br, f"netns:{guest}", "198.51.100.136/24", "02:00:c0:00:02:44")], announce=True
     )
     assert isinstance(results[0], pw.Attachment)
     entries = ip_json("neigh", "show", "198.51.100.136", "dev", "eth1", netns=watcher)
@@ -79,7 +79,7 @@ def test_announcements_come_from_the_host_and_reach_the_neighbours(make_netns, b
     assert value.stdout.strip() == "0", "the guest's sysctls are not touched"
 
 
-def test_announce_false_sends_nothing(make_netns, bridge_name):
+def test_by_default_a_batch_sends_no_announcements(make_netns, bridge_name):
     watcher, guest = make_netns(), make_netns()
     br = bridge_name()
     pw.attach_many([_spec(br, f"netns:{watcher}", "198.51.100.137/24")])
@@ -98,7 +98,7 @@ def test_announce_false_sends_nothing(make_netns, bridge_name):
         "stale",
     )
     results = pw.attach_many(
-        [_spec(br, f"netns:{guest}", "198.51.100.138/24", "02:00:c0:00:02:45")], announce=False
+        [_spec(br, f"netns:{guest}", "198.51.100.138/24", "02:00:c0:00:02:45")]
     )
     assert isinstance(results[0], pw.Attachment)
     entries = ip_json("neigh", "show", "198.51.100.138", "dev", "eth1", netns=watcher)
