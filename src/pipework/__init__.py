@@ -60,9 +60,9 @@ _WHERE = {
     "parse_mac": "mac",
     "mac_from_string": "mac",
     "parse_guest_ref": "names",
-    "attach": "attach",
-    "attach_guest": "attach",
-    "attach_many": "attach",
+    "attach": "attaching",
+    "attach_guest": "attaching",
+    "attach_many": "attaching",
     "resolve": "guests",
     "AmbiguousGuest": "errors",
     "CommandError": "errors",
@@ -76,7 +76,7 @@ _WHERE = {
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .attach import attach, attach_guest, attach_many
+    from .attaching import attach, attach_guest, attach_many
     from .errors import (
         AmbiguousGuest,
         CommandError,

@@ -236,26 +236,34 @@ IFINFO_UP_CHANGE_UP = "00 00 0000 00000000 01000000 01000000"  # flags IFF_UP, c
 IFINFO_DOWN_CHANGE_UP = "00 00 0000 00000000 00000000 01000000"  # flags 0, change IFF_UP
 
 
+# IFLA_EXT_MASK (29) = RTEXT_FILTER_SKIP_STATS (8): replies come without statistics
+NO_STATS = "0800 1d00 08000000"
+
+
 def test_get_link_by_name() -> None:
     msg_type, flags, body = m.get_link("eth0")
     assert (msg_type, flags) == (18, 0x5)  # RTM_GETLINK, REQUEST|ACK
     assert body == h(
-        IFINFO_ZERO + "0900 0300 6574683000 000000"  # IFLA_IFNAME "eth0\0", len 9, pad 3
+        IFINFO_ZERO
+        + "0900 0300 6574683000 000000"  # IFLA_IFNAME "eth0\0", len 9, pad 3
+        + NO_STATS
     )
-    assert pr_link((msg_type, flags, body)).get_attr("IFLA_IFNAME") == "eth0"
+    decoded = pr_link((msg_type, flags, body))
+    assert decoded.get_attr("IFLA_IFNAME") == "eth0"
+    assert decoded.get_attr("IFLA_EXT_MASK") == 8
 
 
 def test_get_link_by_index() -> None:
     msg_type, flags, body = m.get_link(index=7)
     assert (msg_type, flags) == (18, 0x5)
-    assert body == h("00 00 0000 07000000 00000000 00000000")
+    assert body == h("00 00 0000 07000000 00000000 00000000" + NO_STATS)
     decoded = pr_link((msg_type, flags, body))
     assert decoded["index"] == 7
-    assert decoded["attrs"] == []
+    assert decoded.get_attr("IFLA_EXT_MASK") == 8
 
 
 def test_dump_links() -> None:
-    assert m.dump_links() == (18, 0x301, h(IFINFO_ZERO))  # REQUEST|DUMP
+    assert m.dump_links() == (18, 0x301, h(IFINFO_ZERO + NO_STATS))  # REQUEST|DUMP
 
 
 def test_create_bridge_up() -> None:

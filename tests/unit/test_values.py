@@ -813,3 +813,18 @@ def test_attach_spec_with_overlong_prefix_and_gateway_is_a_usage_error():
 def test_attach_spec_refuses_wrongly_typed_dhcp_and_flags(overrides):
     with pytest.raises(UsageError):
         spec(**overrides)
+
+
+def test_public_names_are_the_functions_even_after_their_modules_are_imported():
+    import importlib
+
+    import pipework
+
+    modules = {
+        name: importlib.import_module(f"pipework.{pipework._WHERE[name]}")
+        for name in pipework.__all__
+    }  # as the CLI or any other code might, first
+    for name in pipework.__all__:
+        value = getattr(pipework, name)
+        assert not isinstance(value, type(importlib)), f"pipework.{name} is a module"
+        assert value is getattr(modules[name], name), name

@@ -32,7 +32,7 @@ def run(argv: Sequence[str]) -> int:
         sys.stdout.write(USAGE)
         return 0
     if isinstance(command, AttachCommand):
-        from ..attach import attach
+        from ..attaching import attach
 
         result = attach(command.spec, verbose=command.verbose)
         for warning in result.warnings:

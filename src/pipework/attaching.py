@@ -1,4 +1,4 @@
-"""Attach: resolve the guest, choose the driver, plan the steps, apply them, read back.
+"""Attaching: resolve the guest, choose the driver, plan the steps, apply them, read back.
 
 AttachSpec -> guests.resolve() -> drivers.choose() -> plan -> executor.apply() -> Attachment
 """
