@@ -38,6 +38,9 @@ __all__ = [
     "attach",
     "attach_guest",
     "attach_many",
+    "detach",
+    "inspect",
+    "list_attachments",
     "mac_from_string",
     "parse_address",
     "parse_guest_ref",
@@ -63,6 +66,9 @@ _WHERE = {
     "attach": "attaching",
     "attach_guest": "attaching",
     "attach_many": "attaching",
+    "detach": "detaching",
+    "inspect": "inspecting",
+    "list_attachments": "inventory",
     "resolve": "guests",
     "AmbiguousGuest": "errors",
     "CommandError": "errors",
@@ -77,6 +83,7 @@ _WHERE = {
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .attaching import attach, attach_guest, attach_many
+    from .detaching import detach
     from .errors import (
         AmbiguousGuest,
         CommandError,
@@ -89,6 +96,8 @@ if TYPE_CHECKING:
     )
     from .guests import resolve
     from .inet import IPAddress, IPInterface, parse_address, parse_interface
+    from .inspecting import inspect
+    from .inventory import list_attachments
     from .mac import mac_from_string, parse_mac
     from .model import Addressing, Attachment, AttachSpec, DhcpRequest, Guest, GuestRef
     from .names import parse_guest_ref

@@ -56,7 +56,23 @@ def plan(ctx: AttachContext) -> list[Step]:
             commands.append(f"ip route add default via {gateway} dev {name}")
         text = "; ".join(ctx.in_guest(cmd) for cmd in commands)
         steps.append(Step(text, _later(_set_gateway, ctx, gateway)))
+    if ctx.guest.pid is not None:
+        steps.append(
+            Step(
+                f"# check that process {ctx.guest.pid} still runs", _later(_check_alive, ctx, None)
+            )
+        )
     return steps
+
+
+def _check_alive(ctx: AttachContext, _unused: None, rollback: Rollback) -> None:
+    """The last step: a guest that exited while we worked held its namespace only
+    through our fd, which dies with us; say so and roll back rather than succeed."""
+    if not ctx.guest.alive():
+        raise HostStateError(
+            f"{ctx.guest.label} exited while pipework was attaching it (process "
+            f"{ctx.guest.pid} is gone); nothing was left attached"
+        )
 
 
 def _later(

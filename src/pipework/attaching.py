@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import addressing, drivers, executor
 from .announce import HostAnnouncer, announce
 from .context import AttachContext
-from .errors import NotSupportedYet, PipeworkError
+from .errors import AlreadyAttached, NotSupportedYet, PipeworkError
 from .guests import resolve
 from .model import Attachment
 from .netlink.socket import NetlinkSocket
@@ -173,7 +173,13 @@ def _apply(
     ctx.arp_from_host = arp_from_host
     try:
         steps = drivers.plan(target.kind, ctx) + addressing.plan(ctx)
-        notes = executor.apply(steps, verbose=verbose)
+        try:
+            notes = executor.apply(steps, verbose=verbose)
+        except AlreadyAttached as same:
+            ctx.unchanged = True
+            ctx.host_link, ctx.guest_link = same.host_link, same.guest_link  # type: ignore[assignment]
+            ctx.host_ifname = ctx.host_link.name if ctx.host_link else ""
+            notes = []
     except BaseException:
         ctx.close()
         raise
@@ -183,6 +189,8 @@ def _apply(
 def _after(kind: str, ctx: AttachContext) -> list[str]:
     """Announce the addresses. The attach is done: failures here are only warnings."""
     warnings: list[str] = []
+    if ctx.unchanged:
+        return warnings
     try:
         not_ready = drivers.wait_ready(kind, ctx)
         if not_ready:
@@ -213,4 +221,5 @@ def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
         mtu=link.mtu or 0,
         created_bridge=ctx.created_bridge,
         warnings=tuple(warnings),
+        changed=not ctx.unchanged,
     )

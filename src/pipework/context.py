@@ -34,6 +34,7 @@ class AttachContext:
         "host_ifname",
         "host_link",
         "spec",
+        "unchanged",
     )
 
     def __init__(self, spec: AttachSpec, guest: Guest, host: NetlinkSocket) -> None:
@@ -43,6 +44,7 @@ class AttachContext:
         self.bridge: Link | None = None
         self.created_bridge = False
         self.host_ifname = ""
+        self.unchanged = False  # the same attachment already existed (idempotency)
         self.host_link: Link | None = None
         self.guest_link: Link | None = None
         #: the guest end's ifindex (inside the guest), as the kernel reported it

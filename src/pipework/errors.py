@@ -9,6 +9,8 @@
     ├── NetlinkError              exit 1  the kernel refused a request: errno, operation, object
     └── CommandError              exit 1  a child process (lxc-info, ip, tc) failed or is missing
 
+    AlreadyAttached               not an error: the same request was already done (idempotency)
+
 Only ``pipework.cli.main`` turns these into messages and exit codes.
 """
 
@@ -88,3 +90,16 @@ class NetlinkError(PipeworkError):
         self.operation = operation
         self.obj = obj
         self.kernel_message = kernel_message
+
+
+class AlreadyAttached(Exception):
+    """The guest interface is already attached exactly as asked: nothing to do.
+
+    Raised through the executor (which rolls back anything the run did before
+    noticing) and turned into a successful, unchanged result by ``attaching``.
+    """
+
+    def __init__(self, host_link: object, guest_link: object) -> None:
+        super().__init__("already attached")
+        self.host_link = host_link
+        self.guest_link = guest_link

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 #: stop before it until a signal arrives (at most a minute).
 FAULT_ENV = "PIPEWORK_INJECT_FAULT"
 PAUSE_ENV = "PIPEWORK_INJECT_PAUSE"
+RESUME_ENV = "PIPEWORK_INJECT_RESUME"  # a file whose appearance ends the pause
 _PAUSE_MAX_S = 60.0
 _SIGINT, _SIGTERM = 2, 15
 
@@ -165,7 +166,10 @@ def apply(steps: Sequence[Step], *, verbose: bool = False) -> list[str]:
 def _pause(number: int, signals: _DeferredSignals) -> None:
     sys.stderr.write(f"pipework: paused before step {number}\n")
     sys.stderr.flush()
+    resume = os.environ.get(RESUME_ENV, "")
     deadline = time.monotonic() + _PAUSE_MAX_S
     while not signals.received and time.monotonic() < deadline:
+        if resume and os.path.exists(resume):
+            break
         time.sleep(0.01)
     signals.check()

@@ -40,3 +40,12 @@ def parse_mark(alias: str | None) -> dict[str, str] | None:
         if eq:
             fields[key] = _unquote(value)
     return fields
+
+
+def parse_veth_mark(alias: str | None) -> tuple[str, str, int] | None:
+    """(guest label, container interface, netns inode) of a veth pipework made."""
+    fields = parse_mark(alias)
+    if not fields or "guest" not in fields or "if" not in fields:
+        return None
+    inode = fields.get("ns", "")
+    return fields["guest"], fields["if"], int(inode) if inode.isdigit() else 0

@@ -81,6 +81,7 @@ class AttachSpec(Record):
         "container_ifname",
         "create_bridge",
         "direct_phys",
+        "force",
         "guest",
         "host_if",
         "host_ifname",
@@ -100,6 +101,7 @@ class AttachSpec(Record):
     mtu: int | None
     create_bridge: bool
     direct_phys: bool
+    force: bool  # replace an existing, different attachment of the same guest interface
 
     def __init__(
         self,
@@ -115,6 +117,7 @@ class AttachSpec(Record):
         mtu: int | None = None,
         create_bridge: bool = False,
         direct_phys: bool = False,
+        force: bool = False,
     ) -> None:
         self._init(
             host_if=host_if,
@@ -128,6 +131,7 @@ class AttachSpec(Record):
             mtu=mtu,
             create_bridge=create_bridge,
             direct_phys=direct_phys,
+            force=force,
         )
         _validate_spec(self)
 
@@ -156,7 +160,7 @@ def _validate_spec(spec: AttachSpec) -> None:
         raise UsageError(f"invalid VLAN id {spec.vlan!r}: must be 1-4094")
     if spec.mtu is not None and (type(spec.mtu) is not int or not 68 <= spec.mtu <= 65535):
         raise UsageError(f"invalid MTU {spec.mtu!r}: must be 68-65535")
-    for flag in ("create_bridge", "direct_phys"):
+    for flag in ("create_bridge", "direct_phys", "force"):
         if type(getattr(spec, flag)) is not bool:
             raise UsageError(f"{flag} must be True or False, not {getattr(spec, flag)!r}")
     addressing = spec.addressing
@@ -197,6 +201,7 @@ class Attachment(Record):
     __slots__ = (
         "addresses",
         "bridge",
+        "changed",
         "container_ifname",
         "created_bridge",
         "gateways",
@@ -222,6 +227,7 @@ class Attachment(Record):
     mtu: int
     created_bridge: bool
     warnings: tuple[str, ...]
+    changed: bool  # False when the same request had already been done: nothing changed
 
     def __init__(
         self,
@@ -239,6 +245,7 @@ class Attachment(Record):
         mtu: int,
         created_bridge: bool,
         warnings: tuple[str, ...] = (),
+        changed: bool = True,
     ) -> None:
         self._init(
             guest=guest,
@@ -254,6 +261,7 @@ class Attachment(Record):
             mtu=mtu,
             created_bridge=created_bridge,
             warnings=warnings,
+            changed=changed,
         )
 
 
@@ -264,7 +272,7 @@ class Guest:
     leaving a ``with`` block.
     """
 
-    __slots__ = ("detail", "name", "netns", "pid", "ref", "runtime", "tried")
+    __slots__ = ("detail", "name", "netns", "pid", "ref", "runtime", "starttime", "tried")
 
     def __init__(
         self,
@@ -275,6 +283,7 @@ class Guest:
         netns: NetNS,
         detail: str,
         tried: tuple[str, ...] = (),
+        starttime: int | None = None,
     ) -> None:
         self.ref = ref
         self.runtime = runtime
@@ -283,6 +292,15 @@ class Guest:
         self.netns = netns
         self.detail = detail
         self.tried = tried
+        self.starttime = starttime  # of ``pid``: tells the same process from a reused pid
+
+    def alive(self) -> bool:
+        """Whether the guest's process still runs (a bare namespace is always alive)."""
+        if self.pid is None or self.starttime is None:
+            return True
+        from .guests.candidate import process_starttime
+
+        return process_starttime(self.pid) == self.starttime
 
     @property
     def label(self) -> str:

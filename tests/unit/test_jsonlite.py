@@ -49,3 +49,11 @@ def test_arbitrary_text_is_a_value_or_a_value_error(text):
         loads(text)
     except ValueError:
         pass
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(JSON_VALUES)
+def test_dumps_round_trips_through_json(value):
+    from pipework.jsonlite import dumps
+
+    assert json.loads(dumps(value)) == value

@@ -32,6 +32,7 @@ MAX_ARG = 4096
 
 USAGE = """\
 Usage:
+  pipework attach|detach|ls|inspect ...   (see pipework VERB --help)
   pipework <hostinterface> [-i containerinterface] [-l localinterfacename] [-a 4|6]
            <guest> <ipaddr>/<subnet>[@default_gateway] [macaddr][@vlan]
   pipework <hostinterface> [-i containerinterface] [-l localinterfacename]
@@ -104,6 +105,7 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
     create_bridge = False
     direct_phys = False
     mtu: int | None = None
+    force = False
     ended = False  # after "--" the next word is a host interface, whatever it looks like
     # Global options before the host interface.
     while args and args[0].startswith("-"):
@@ -116,6 +118,8 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
             create_bridge = True
         elif opt == "--direct-phys":
             direct_phys = True
+        elif opt == "--force":
+            force = True
         elif opt == "--mtu":
             if not args:
                 raise UsageError("option --mtu needs a value")
@@ -134,7 +138,7 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
         if not args:
             raise UsageError(f"pipework {first} needs a guest")
         return PassthroughCommand(first, parse_guest_ref(args[0]), tuple(args[1:]), verbose)
-    return _parse_attach(first, args, verbose, create_bridge, direct_phys, mtu)
+    return _parse_attach(first, args, verbose, create_bridge, direct_phys, mtu, force)
 
 
 def _parse_wait(args: list[str]) -> WaitCommand:
@@ -161,6 +165,7 @@ def _parse_attach(
     create_bridge: bool,
     direct_phys: bool,
     mtu: int | None,
+    force: bool = False,
 ) -> AttachCommand:
     host_if: str | None
     host_mac = None
@@ -203,6 +208,10 @@ def _parse_attach(
             create_bridge = True
             i += 1
             continue
+        elif arg == "--force":
+            force = True
+            i += 1
+            continue
         else:
             raise UsageError(f"unknown option {arg!r} (see pipework --help)")
         i += 2
@@ -228,6 +237,7 @@ def _parse_attach(
         mtu=mtu,
         create_bridge=create_bridge,
         direct_phys=direct_phys,
+        force=force,
     )
     return AttachCommand(spec, verbose)
 
@@ -271,8 +281,6 @@ def _parse_addressing(text: str, family: int | None) -> Addressing:
 
 
 def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None]:
-    from ..mac import mac_from_string, parse_mac  # only when a MAC is given
-
     mac_text, at, vlan_text = text.partition("@")
     vlan = None
     if at:
@@ -281,9 +289,16 @@ def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None]:
         if not at:
             raise UsageError("empty MAC address")
         return None, vlan
-    if mac_text.startswith("U:"):
-        seed = mac_text[2:]
+    return parse_mac_arg(mac_text), vlan
+
+
+def parse_mac_arg(text: str) -> bytes:
+    """A MAC as the command line gives it: ``aa:bb:…`` or ``U:<string>``."""
+    from ..mac import mac_from_string, parse_mac  # only when a MAC is given
+
+    if text.startswith("U:"):
+        seed = text[2:]
         if not seed:
             raise UsageError("empty string after U: (U:<string> derives a MAC from the string)")
-        return mac_from_string(seed), vlan
-    return parse_mac(mac_text), vlan
+        return mac_from_string(seed)
+    return parse_mac(text)

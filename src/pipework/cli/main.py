@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 VERSION = "0.1.0"
 
 
+#: the modern verbs; anything else is the original command line
+VERBS = ("attach", "detach", "ls", "inspect")
+
+
 def run(argv: Sequence[str]) -> int:
     from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
 
@@ -27,6 +31,10 @@ def run(argv: Sequence[str]) -> int:
     if args[0] == "--version":
         sys.stdout.write(f"pipework {VERSION}\n")
         return 0
+    if args[0] in VERBS:
+        from .verbs import run_verb
+
+        return run_verb(args)
     command = parse_legacy(args)
     if isinstance(command, HelpCommand):
         sys.stdout.write(USAGE)
@@ -37,6 +45,11 @@ def run(argv: Sequence[str]) -> int:
         result = attach(command.spec, verbose=command.verbose)
         for warning in result.warnings:
             sys.stderr.write(f"pipework: warning: {warning}\n")
+        if not result.changed:
+            _say(
+                f"{result.guest} {result.container_ifname} is already attached to "
+                f"{result.bridge} as asked; nothing changed"
+            )
         return 0
     if isinstance(command, PassthroughCommand):
         from ..passthrough import run_in_guest

@@ -157,9 +157,10 @@ def _create_veth(ctx: AttachContext, rollback: Rollback) -> None:
     try:
         host_link = _create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
     except NetlinkError as exc:
-        if exc.errno == EEXIST:
-            raise _explain_name_taken(ctx) from None
-        raise
+        if exc.errno != EEXIST:
+            raise
+        _replace_or_refuse(ctx)  # raises, unless --force removed the old attachment
+        host_link = _create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
     if host_link is None:  # the guest died at this very moment, taking the pair with it
         raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
     index = host_link.index
@@ -194,6 +195,28 @@ def _delete_quietly(ctx: AttachContext, index: int, what: str) -> None:
     except NetlinkError as exc:
         if exc.errno != ENODEV:  # already gone (the guest exited): nothing left to undo
             raise
+
+
+def _replace_or_refuse(ctx: AttachContext) -> None:
+    """A name is taken. Our own attachment of this guest interface: the same request is
+    a no-op, a different one is refused unless --force. Anything else: refused."""
+    from ..errors import AlreadyAttached
+    from ..idempotency import differences, existing_attachment
+
+    existing = existing_attachment(ctx)
+    if existing is None:
+        raise _explain_name_taken(ctx)
+    guest_link, diffs = differences(ctx, existing)
+    if not diffs:
+        raise AlreadyAttached(existing, guest_link)
+    if not ctx.spec.force:
+        raise HostStateError(
+            f"{ctx.guest.label} {ctx.spec.container_ifname} is already attached, "
+            f"differently: {'; '.join(diffs)}",
+            hint="--force replaces it, pipework detach removes it",
+        )
+    # --force: the old attachment goes first (it cannot come back if the new one fails)
+    _delete_quietly(ctx, existing.index, f"veth {existing.name}")
 
 
 def _explain_name_taken(ctx: AttachContext) -> HostStateError:

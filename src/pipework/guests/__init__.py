@@ -20,7 +20,7 @@ from ..model import Guest, GuestRef
 from ..netns import NetNS
 from .candidate import Candidate, Finding, process_starttime
 
-__all__ = ["resolve", "search"]
+__all__ = ["choose", "pin", "resolve", "search"]
 
 
 def search(ref: GuestRef) -> list[Finding]:
@@ -105,7 +105,11 @@ def choose(ref: GuestRef, findings: list[Finding]) -> Candidate:
 
 def resolve(ref: GuestRef) -> Guest:
     """Find the guest, open (pin) its network namespace, and check the pin is right."""
-    findings = search(ref)
+    return pin(ref, search(ref))
+
+
+def pin(ref: GuestRef, findings: list[Finding]) -> Guest:
+    """Choose among what the resolvers found, and pin it (see ``resolve``)."""
     chosen = choose(ref, findings)
     label = f"{chosen.runtime}:{chosen.name}"
     try:
@@ -131,6 +135,7 @@ def resolve(ref: GuestRef) -> Guest:
         ns,
         chosen.detail,
         tuple(f.summary() for f in findings),
+        chosen.starttime,
     )
 
 

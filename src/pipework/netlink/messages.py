@@ -103,6 +103,7 @@ IFA = AttrTable(
         (4, "IFA_BROADCAST", "binary"),
         (6, "IFA_CACHEINFO", "binary"),
         (8, "IFA_FLAGS", "u32"),
+        (10, "IFA_TARGET_NETNSID", "s32"),
     ],
 )
 RTA = AttrTable(
@@ -242,10 +243,16 @@ RTEXT_FILTER_SKIP_STATS = 1 << 3
 _NO_STATS = IFLA.encode([("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)])
 
 
-def get_link(name: str | None = None, index: int = 0) -> tuple[int, int, bytes]:
+def get_link(
+    name: str | None = None, index: int = 0, *, netnsid: int | None = None
+) -> tuple[int, int, bytes]:
+    """One link, by name or index; ``netnsid`` reads it from another namespace, named
+    by its id as the socket's namespace knows it (IFLA_LINK_NETNSID of a veth)."""
     body = ifinfomsg(index)
     if name is not None:
         body += IFLA.encode([("IFLA_IFNAME", name)])
+    if netnsid is not None:
+        body += IFLA.encode([("IFLA_TARGET_NETNSID", netnsid)])
     return RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, body + _NO_STATS
 
 
@@ -408,8 +415,13 @@ def delete_address(
     return RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, body + attrs
 
 
-def dump_addresses(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
-    return RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, IFADDRMSG.pack(family, 0, 0, 0, 0)
+def dump_addresses(
+    family: int = AF_UNSPEC, *, netnsid: int | None = None
+) -> tuple[int, int, bytes]:
+    body = IFADDRMSG.pack(family, 0, 0, 0, 0)
+    if netnsid is not None:
+        body += IFA.encode([("IFA_TARGET_NETNSID", netnsid)])
+    return RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, body
 
 
 # ---------------------------------------------------------------- routes

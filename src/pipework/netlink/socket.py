@@ -27,6 +27,7 @@ SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
 NETLINK_CAP_ACK = 10
 NETLINK_EXT_ACK = 11
+NETLINK_GET_STRICT_CHK = 12
 NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
 NLM_F_DUMP_INTR = 0x10
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
@@ -41,10 +42,14 @@ class NetlinkSocket:
 
     __slots__ = ("_seq", "_sock", "label", "trace")
 
-    def __init__(self, label: str = "host", groups: int = 0) -> None:
+    def __init__(self, label: str = "host", groups: int = 0, *, strict: bool = False) -> None:
+        """``strict`` turns on the kernel's strict checking of requests, which is also
+        what makes it honour filters and target namespaces in dump requests."""
         self._sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
         self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
         self._sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        if strict:
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
         self._sock.bind((0, groups))
         self._seq = int.from_bytes(os.urandom(2), "big") << 8
         self.label = label

@@ -1,0 +1,237 @@
+"""The modern verbs: ``attach``, ``detach``, ``ls``, ``inspect``. Parsing is pure.
+
+Each verb is declared once (its options, help and example), and ``--help`` is
+generated from that declaration. The original command line stays as it was
+(``cli.legacy``); a host interface named like a verb is reached after ``--``.
+"""
+
+from __future__ import annotations
+
+from .._record import Record
+from ..errors import UsageError
+from ..model import Addressing, AttachSpec, GuestRef
+from ..names import check_ifname, parse_guest_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..inet import IPAddress, IPInterface
+
+
+class Opt:
+    __slots__ = ("dest", "help", "metavar", "names", "repeat")
+
+    def __init__(
+        self, names: str, help: str, metavar: str | None = None, *, repeat: bool = False
+    ) -> None:
+        self.names = tuple(names.split(","))
+        self.dest = self.names[-1].lstrip("-").replace("-", "_")
+        self.metavar = metavar
+        self.repeat = repeat
+        self.help = help
+
+
+class Verb:
+    __slots__ = ("example", "name", "options", "positional", "summary")
+
+    def __init__(
+        self, name: str, summary: str, positional: str, options: list[Opt], example: str
+    ) -> None:
+        self.name = name
+        self.summary = summary
+        self.positional = positional
+        self.options = options
+        self.example = example
+
+    def help(self) -> str:
+        lines = [f"usage: pipework {self.name} {self.positional}".rstrip(), "", self.summary, ""]
+        for opt in self.options:
+            flag = ", ".join(opt.names) + (f" {opt.metavar}" if opt.metavar else "")
+            lines.append(f"  {flag:28} {opt.help}")
+        lines += [
+            "  -h, --help                   show this help",
+            "",
+            "example:",
+            f"  {self.example}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+_JSON = Opt("--json", "print the result as JSON")
+_VERBOSE = Opt("-v,--verbose", "print each kernel operation as the equivalent ip command")
+
+VERBS = {
+    "attach": Verb(
+        "attach",
+        "Plumb GUEST into a bridge: a veth pair, the guest end born inside the guest, with "
+        "addresses and a default route. Re-running the same request changes nothing.",
+        "GUEST --to BRIDGE [options]",
+        [
+            Opt(
+                "--to",
+                "the bridge (created when missing and named br*, or with --create-bridge)",
+                "BRIDGE",
+            ),
+            Opt(
+                "--ip",
+                "an address; repeat for several; no prefix means /24 (IPv4) or /64 (IPv6)",
+                "ADDR[/PREFIX]",
+                repeat=True,
+            ),
+            Opt("--gateway", "the default route (one per address family)", "ADDR", repeat=True),
+            Opt("--ifname", "the interface inside the guest (default eth1)", "NAME"),
+            Opt("--host-ifname", "the host side (default v<ifname>pl<pid>)", "NAME"),
+            Opt("--mac", "the guest interface's MAC, or U:<string> for a stable one", "MAC"),
+            Opt("--mtu", "the MTU (default: the bridge's)", "BYTES"),
+            Opt("--vlan", "a VLAN tag for the port", "ID"),
+            Opt("--create-bridge", "create BRIDGE as a Linux bridge whatever its name"),
+            Opt("--force", "replace an existing, different attachment of the same interface"),
+            _VERBOSE,
+            _JSON,
+        ],
+        "pipework attach demo1 --to br1 --ip 192.0.2.50/24 --gateway 192.0.2.1 --ifname eth8",
+    ),
+    "detach": Verb(
+        "detach",
+        "Remove what pipework attached to GUEST (the guest end goes with the host end). "
+        "Nothing left to remove is not an error.",
+        "GUEST [--ifname NAME | --all]",
+        [
+            Opt("--ifname", "the interface inside the guest (default eth1)", "NAME"),
+            Opt("--all", "every interface pipework attached to GUEST"),
+            _VERBOSE,
+            _JSON,
+        ],
+        "pipework detach demo1 --ifname eth8",
+    ),
+    "ls": Verb(
+        "ls",
+        "List every attachment pipework made on this host, read back from the kernel: guest "
+        "and runtime, interfaces, bridge, addresses, MAC, state.",
+        "[--json]",
+        [_JSON],
+        "pipework ls",
+    ),
+    "inspect": Verb(
+        "inspect",
+        "Show how GUEST is found: each resolver asked and what it saw, the candidates, the "
+        "process and network namespace chosen, and the guest's interfaces.",
+        "GUEST [--json]",
+        [_JSON],
+        "pipework inspect demo1",
+    ),
+}
+
+
+class ModernCommand(Record):
+    """A parsed verb: its name, its positional guest (if any) and its option values."""
+
+    __slots__ = ("guest", "spec", "values", "verb")
+    verb: str
+    guest: GuestRef | None
+    spec: AttachSpec | None
+    values: dict[str, object]
+
+    def __init__(
+        self, verb: str, guest: GuestRef | None, spec: AttachSpec | None, values: dict[str, object]
+    ) -> None:
+        self._init(verb=verb, guest=guest, spec=spec, values=values)
+
+    def flag(self, name: str) -> bool:
+        return bool(self.values.get(name))
+
+
+class VerbHelp(Record):
+    __slots__ = ("text",)
+    text: str
+
+    def __init__(self, text: str) -> None:
+        self._init(text=text)
+
+
+def parse_modern(argv: list[str]) -> ModernCommand | VerbHelp:
+    """Parse ``VERB ARGS…`` (the verb first)."""
+    verb = VERBS[argv[0]]
+    by_name = {name: opt for opt in verb.options for name in opt.names}
+    values: dict[str, object] = {}
+    positional: list[str] = []
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-h", "--help"):
+            return VerbHelp(verb.help())
+        opt = by_name.get(arg)
+        if opt is None:
+            if arg.startswith("-") and arg != "-":
+                raise UsageError(f"pipework {verb.name}: unknown option {arg!r} (see --help)")
+            positional.append(arg)
+            i += 1
+            continue
+        if opt.metavar is None:
+            values[opt.dest] = True
+            i += 1
+            continue
+        if i + 1 >= len(args):
+            raise UsageError(f"pipework {verb.name}: {arg} needs a value ({opt.metavar})")
+        value = args[i + 1]
+        if opt.repeat:
+            values.setdefault(opt.dest, [])
+            values[opt.dest].append(value)  # type: ignore[attr-defined]
+        elif opt.dest in values:
+            raise UsageError(f"pipework {verb.name}: {arg} given twice")
+        else:
+            values[opt.dest] = value
+        i += 2
+    wants_guest = verb.positional.startswith("GUEST")
+    if len(positional) != (1 if wants_guest else 0):
+        what = "one GUEST" if wants_guest else "no positional argument"
+        raise UsageError(f"pipework {verb.name} takes {what} (see --help)")
+    guest = parse_guest_ref(positional[0]) if wants_guest else None
+    spec = _attach_spec(guest, values) if verb.name == "attach" and guest is not None else None
+    if verb.name == "detach":
+        if values.get("all") and "ifname" in values:
+            raise UsageError("pipework detach: --ifname and --all exclude each other")
+        if "ifname" in values:
+            check_ifname(str(values["ifname"]), "container interface name")
+    return ModernCommand(verb.name, guest, spec, values)
+
+
+def parse_ip_arg(text: str) -> IPInterface:
+    """``ADDR/PREFIX``, or a bare address taken as /24 (IPv4) or /64 (IPv6)."""
+    from ..inet import IPInterface, check_interface, parse_address, parse_interface
+
+    if "/" in text:
+        return parse_interface(text)
+    address = parse_address(text)
+    iface = IPInterface(address, 24 if address.family == 4 else 64)
+    check_interface(iface, "address", text)
+    return iface
+
+
+def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
+    from ..inet import parse_address
+    from ..integers import parse_int
+    from .legacy import parse_mac_arg
+
+    bridge = values.get("to")
+    if not isinstance(bridge, str):
+        raise UsageError("pipework attach: --to BRIDGE is required")
+    addresses = tuple(parse_ip_arg(str(t)) for t in values.get("ip", []))  # type: ignore[attr-defined]
+    gateways: tuple[IPAddress, ...] = tuple(
+        parse_address(str(t), "gateway")
+        for t in values.get("gateway", [])  # type: ignore[attr-defined]
+    )
+    mtu = values.get("mtu")
+    vlan = values.get("vlan")
+    return AttachSpec(
+        check_ifname(bridge, "bridge name"),
+        guest,
+        Addressing(addresses, gateways),
+        container_ifname=str(values.get("ifname") or "eth1"),
+        host_ifname=str(values["host_ifname"]) if values.get("host_ifname") else None,
+        mac=parse_mac_arg(str(values["mac"])) if values.get("mac") else None,
+        mtu=parse_int(str(mtu), "--mtu", 68, 65535) if mtu is not None else None,
+        vlan=parse_int(str(vlan), "--vlan", 1, 4094) if vlan is not None else None,
+        create_bridge=bool(values.get("create_bridge")),
+        force=bool(values.get("force")),
+    )

@@ -1,0 +1,114 @@
+"""Running the modern verbs: what each one prints, as text or as JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from .modern import ModernCommand, VerbHelp, parse_modern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..model import Attachment
+
+
+def _print_json(value: object) -> None:
+    from ..jsonlite import dumps
+
+    sys.stdout.write(dumps(value) + "\n")
+
+
+def attachment_dict(result: Attachment) -> dict[str, object]:
+    return {
+        "guest": result.guest,
+        "runtime": result.runtime,
+        "pid": result.pid,
+        "netns_inode": result.netns_inode,
+        "ifname": result.container_ifname,
+        "host_ifname": result.host_ifname,
+        "bridge": result.bridge,
+        "addresses": [str(a) for a in result.addresses],
+        "gateways": [str(g) for g in result.gateways],
+        "mac": result.mac.hex(":"),
+        "mtu": result.mtu,
+        "created_bridge": result.created_bridge,
+        "changed": result.changed,
+        "warnings": list(result.warnings),
+    }
+
+
+def run_verb(argv: list[str]) -> int:
+    command = parse_modern(argv)
+    if isinstance(command, VerbHelp):
+        sys.stdout.write(command.text)
+        return 0
+    return {"attach": _attach, "detach": _detach, "ls": _ls, "inspect": _inspect}[command.verb](
+        command
+    )
+
+
+def _attach(command: ModernCommand) -> int:
+    from ..attaching import attach
+
+    assert command.spec is not None
+    result = attach(command.spec, verbose=command.flag("verbose"))
+    for warning in result.warnings:
+        sys.stderr.write(f"pipework: warning: {warning}\n")
+    if command.flag("json"):
+        _print_json(attachment_dict(result))
+        return 0
+    addresses = ", ".join(str(a) for a in result.addresses) or "no address"
+    what = f"{result.guest} {result.container_ifname}"
+    if result.changed:
+        sys.stdout.write(
+            f"attached {what} to {result.bridge} via {result.host_ifname}: {addresses}, "
+            f"MAC {result.mac.hex(':')}\n"
+        )
+    else:
+        sys.stdout.write(
+            f"{what} is already attached to {result.bridge} as asked; nothing changed\n"
+        )
+    return 0
+
+
+def _detach(command: ModernCommand) -> int:
+    from ..detaching import detach
+
+    assert command.guest is not None
+    ifname = str(command.values.get("ifname") or "eth1")
+    removed = detach(
+        command.guest,
+        ifname=ifname,
+        everything=command.flag("all"),
+        verbose=command.flag("verbose"),
+    )
+    if command.flag("json"):
+        _print_json({"guest": str(command.guest), "removed": removed})
+    elif removed:
+        sys.stdout.write(f"detached {command.guest}: removed {', '.join(removed)}\n")
+    else:
+        which = "anything" if command.flag("all") else ifname
+        sys.stdout.write(f"{command.guest} has no {which} attached by pipework; nothing to do\n")
+    return 0
+
+
+def _ls(command: ModernCommand) -> int:
+    from ..inventory import list_attachments, render_table
+
+    rows = list_attachments()
+    if command.flag("json"):
+        _print_json([row.as_dict() for row in rows])
+    else:
+        sys.stdout.write(render_table(rows) + "\n")
+    return 0
+
+
+def _inspect(command: ModernCommand) -> int:
+    from ..inspecting import inspect, render
+
+    assert command.guest is not None
+    report = inspect(command.guest)
+    if command.flag("json"):
+        _print_json(report)
+    else:
+        sys.stdout.write(render(report) + "\n")
+    return 1 if "error" in report else 0

@@ -1,0 +1,164 @@
+"""What pipework has attached, read back from the kernel (``pipework ls``).
+
+Every host end pipework creates carries its mark (``marks``); the guest end is
+read through the host's netlink socket with the peer's namespace id, so listing
+never enters a guest and never needs the guest to be resolvable.
+"""
+
+from __future__ import annotations
+
+from ._record import Record
+from .errors import NetlinkError
+from .mac import format_mac
+from .marks import parse_veth_mark
+from .netlink import messages as m
+from .netlink.socket import NetlinkSocket
+
+_GONE = (2, 19, 22)  # ENOENT, ENODEV, EINVAL (the peer's namespace is going away)
+
+
+class Seen(Record):
+    """One attachment as the kernel shows it now."""
+
+    __slots__ = (
+        "addresses",
+        "bridge",
+        "container_ifname",
+        "guest",
+        "host_ifname",
+        "host_index",
+        "mac",
+        "mtu",
+        "netns_inode",
+        "runtime",
+        "state",
+    )
+    guest: str
+    runtime: str
+    container_ifname: str
+    netns_inode: int
+    host_ifname: str
+    host_index: int
+    bridge: str | None
+    addresses: tuple[str, ...]
+    mac: str
+    mtu: int
+    state: str
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self._fields())
+
+
+def _state(link: m.Link) -> str:
+    if not link.is_up:
+        return "down"
+    return "up" if link.has_carrier else "no carrier"
+
+
+def _guest_addresses(
+    host: NetlinkSocket, netnsid: int, cache: dict[int, list[m.Address]]
+) -> list[m.Address]:
+    if netnsid not in cache:
+        try:
+            replies = host.dump(
+                m.dump_addresses(netnsid=netnsid), op="list addresses of", obj="guest"
+            )
+        except NetlinkError as exc:
+            if exc.errno not in _GONE:
+                raise
+            replies = []
+        cache[netnsid] = [m.parse_address(*r[1:]) for r in replies]
+    return cache[netnsid]
+
+
+def format_address(addr: m.Address) -> str:
+    from _socket import AF_INET6, inet_ntop
+
+    packed = addr.local or addr.address or b""
+    return f"{inet_ntop(AF_INET6 if addr.family == 10 else 2, packed)}/{addr.prefixlen}"
+
+
+def list_attachments(host: NetlinkSocket | None = None) -> list[Seen]:
+    """Every attachment pipework made on this host, with its current state."""
+    own = host is None
+    sock = host if host is not None else NetlinkSocket(strict=True)
+    try:
+        links = [m.parse_link(*r[1:]) for r in sock.dump(m.dump_links(), op="list links")]
+        names = {link.index: link.name for link in links}
+        cache: dict[int, list[m.Address]] = {}
+        seen = []
+        for link in links:
+            mark = parse_veth_mark(link.alias)
+            if mark is None:
+                continue
+            seen.append(_describe(sock, link, mark, names, cache))
+        return sorted(seen, key=lambda s: (s.guest, s.container_ifname))
+    finally:
+        if own:
+            sock.close()
+
+
+def _describe(
+    sock: NetlinkSocket,
+    link: m.Link,
+    mark: tuple[str, str, int],
+    names: dict[int, str],
+    cache: dict[int, list[m.Address]],
+) -> Seen:
+    label, ifname, inode = mark
+    runtime = label.split(":", 1)[0] if ":" in label else "?"
+    guest_link = None
+    addresses: tuple[str, ...] = ()
+    if link.link and link.link_netnsid is not None:
+        try:
+            reply = sock.request(
+                m.get_link(index=link.link, netnsid=link.link_netnsid),
+                op="look up",
+                obj=f"{ifname} of {label}",
+            )
+            guest_link = m.parse_link(*reply[0][1:]) if reply else None
+        except NetlinkError as exc:
+            if exc.errno not in _GONE:
+                raise
+        if guest_link is not None:
+            addresses = tuple(
+                format_address(a)
+                for a in _guest_addresses(sock, link.link_netnsid, cache)
+                if a.index == guest_link.index and a.scope == m.RT_SCOPE_UNIVERSE
+            )
+    return Seen(
+        guest=label,
+        runtime=runtime,
+        container_ifname=guest_link.name if guest_link else ifname,
+        netns_inode=inode,
+        host_ifname=link.name,
+        host_index=link.index,
+        bridge=names.get(link.master) if link.master else None,
+        addresses=addresses,
+        mac=format_mac(guest_link.address) if guest_link and guest_link.address else "",
+        mtu=guest_link.mtu or 0 if guest_link else 0,
+        state=_state(guest_link) if guest_link else "guest gone",
+    )
+
+
+def render_table(rows: list[Seen]) -> str:
+    header = ("GUEST", "IFNAME", "HOST IFNAME", "BRIDGE", "ADDRESSES", "MAC", "STATE")
+    table = [header] + [
+        (
+            s.guest,
+            s.container_ifname,
+            s.host_ifname,
+            s.bridge or "-",
+            ",".join(s.addresses) or "-",
+            s.mac or "-",
+            s.state,
+        )
+        for s in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table
+    )
