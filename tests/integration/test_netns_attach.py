@@ -185,14 +185,17 @@ def test_taken_host_name_is_refused_and_left_alone(make_netns, make_bridge, clea
     assert link("eth1", ns) is None
 
 
-def test_taken_container_name_is_refused(make_netns, bridge_name):
+def test_a_second_attach_of_the_same_interface_is_refused_with_the_difference(
+    make_netns, bridge_name
+):
     ns = make_netns()
     br = bridge_name()
     assert pipework(br, ns, "198.51.100.45/24").returncode == 0
     before = link_names()
     res = pipework(br, "-l", "vpwt-second", ns, "198.51.100.46/24")
     assert res.returncode == 1
-    assert "interface eth1 already exists in netns:" in res.stderr
+    assert "eth1 is already attached, differently" in res.stderr
+    assert "its host side is veth1ns" in res.stderr and "asked vpwt-second" in res.stderr
     assert link_names() == before
     assert addresses("eth1", ns) == ["198.51.100.45/24"]
 
@@ -316,3 +319,13 @@ def test_the_python_api_works_from_a_thread(make_netns, bridge_name):
     thread.start()
     thread.join(30)
     assert results and addresses("eth1", ns) == ["198.51.100.100/24"]
+
+
+def test_an_interface_pipework_did_not_make_is_refused(make_netns, bridge_name):
+    ns = make_netns()
+    sh("ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "pwt-theirs")
+    res = pipework(bridge_name(), ns, "198.51.100.55/24")
+    assert res.returncode == 1
+    assert f"interface eth1 already exists in netns:{ns}" in res.stderr
+    assert "choose another container interface name with -i" in res.stderr
+    assert addresses("eth1", ns) == []
