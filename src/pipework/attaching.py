@@ -115,10 +115,10 @@ def attach_many(
                             results[index] = _result(ctx, notes)
                             continue
                         warnings = notes + _after(kind, ctx)
-                        if ctx.guest_link and ctx.guest_link.address and ctx.bridge:
+                        if ctx.guest_link and ctx.guest_link.address and ctx.uplink:
                             addresses = ctx.spec.addressing.addresses
                             warnings += announcer.send(
-                                ctx.bridge.name, ctx.guest_link.address, addresses
+                                ctx.uplink.name, ctx.guest_link.address, addresses
                             )
                         results[index] = _result(ctx, warnings)
                 finally:
@@ -145,8 +145,8 @@ def _attach_one(
         return exc
     try:
         ctx, kind, notes = _apply(spec, guest, host, target, verbose, arp_from_host=True)
-        if key and ctx.bridge is not None:  # the bridge exists now, maybe made by this run
-            targets[key] = drivers.HostTarget(kind, ctx.bridge)
+        if key and ctx.uplink is not None:  # the bridge exists now, maybe made by this run
+            targets[key] = drivers.HostTarget(kind, ctx.uplink)
     except BaseException as exc:
         guest.close()
         if isinstance(exc, PipeworkError):
@@ -169,7 +169,7 @@ def _apply(
     if target is None:
         target = drivers.choose(spec, host)
     ctx = AttachContext(spec, guest, host)
-    ctx.bridge = target.link
+    ctx.uplink = target.link
     ctx.arp_from_host = arp_from_host
     try:
         steps = drivers.plan(target.kind, ctx) + addressing.plan(ctx)
@@ -205,7 +205,7 @@ def _after(kind: str, ctx: AttachContext) -> list[str]:
 
 def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
     link = ctx.guest_link
-    assert link is not None and ctx.bridge is not None
+    assert link is not None and ctx.uplink is not None
     spec, guest = ctx.spec, ctx.guest
     return Attachment(
         guest=guest.label,
@@ -214,7 +214,7 @@ def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
         netns_inode=guest.netns.inode,
         container_ifname=spec.container_ifname,
         host_ifname=ctx.host_ifname,
-        bridge=ctx.bridge.name,
+        bridge=ctx.uplink.name,
         addresses=spec.addressing.addresses,
         gateways=spec.addressing.gateways,
         mac=link.address or b"",

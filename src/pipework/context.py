@@ -25,7 +25,6 @@ class AttachContext:
         "_icmp6",
         "arp_from_host",
         "arp_notify_before",
-        "bridge",
         "created_bridge",
         "guest",
         "guest_index",
@@ -35,13 +34,15 @@ class AttachContext:
         "host_link",
         "spec",
         "unchanged",
+        "uplink",
     )
 
     def __init__(self, spec: AttachSpec, guest: Guest, host: NetlinkSocket) -> None:
         self.spec = spec
         self.guest = guest
         self.host = host
-        self.bridge: Link | None = None
+        #: the host interface the guest hangs off: a bridge, an OVS bridge, a parent NIC
+        self.uplink: Link | None = None
         self.created_bridge = False
         self.host_ifname = ""
         self.unchanged = False  # the same attachment already existed (idempotency)

@@ -72,7 +72,7 @@ def differences(ctx: AttachContext, host_link: m.Link) -> tuple[m.Link, list[str
     diffs = []
     if spec.host_ifname is not None and host_link.name != spec.host_ifname:
         diffs.append(f"its host side is {host_link.name}, asked {spec.host_ifname}")
-    bridge = ctx.bridge
+    bridge = ctx.uplink
     if bridge is None or host_link.master != bridge.index:
         diffs.append(f"it is on another bridge than {spec.host_if}")
     nl = ctx.guest_nl

@@ -57,14 +57,14 @@ def plan(ctx: AttachContext) -> list[Step]:
     assert bridge_name is not None
     ctx.host_ifname = spec.host_ifname or host_veth_name(spec.container_ifname, ctx.guest)
     steps = []
-    if ctx.bridge is None:
+    if ctx.uplink is None:
         steps.append(
             Step(
                 f"ip link add {bridge_name} type bridge && ip link set {bridge_name} up",
                 lambda rollback: _create_bridge(ctx, bridge_name, rollback),
             )
         )
-    mtu = spec.mtu or (ctx.bridge.mtu if ctx.bridge is not None else None)
+    mtu = spec.mtu or (ctx.uplink.mtu if ctx.uplink is not None else None)
     extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
     guest = ctx.guest
     ns_arg = str(guest.pid) if guest.pid is not None else guest.name
@@ -114,12 +114,12 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
             raise HostStateError(
                 f"{name} appeared while pipework was creating it, and it is not a bridge"
             ) from None
-        ctx.bridge = existing
+        ctx.uplink = existing
         return
     if link is None:
         raise HostStateError(f"bridge {name} vanished right after pipework created it")
     rollback.push(f"ip link del {name}", lambda: _delete_bridge_if_unused(ctx, link.index, name))
-    ctx.bridge = link
+    ctx.uplink = link
     ctx.created_bridge = True
     ctx.host.request(m.set_link(link.index, alias=BRIDGE_MARK), op="mark bridge", obj=name)
 
@@ -141,7 +141,7 @@ def _delete_bridge_if_unused(ctx: AttachContext, index: int, name: str) -> str |
 
 def _create_veth(ctx: AttachContext, rollback: Rollback) -> None:
     spec = ctx.spec
-    bridge = ctx.bridge
+    bridge = ctx.uplink
     assert bridge is not None
     mtu = spec.mtu if spec.mtu is not None else bridge.mtu
     req = m.create_veth(
@@ -250,9 +250,9 @@ def wait_until_forwarding(ctx: AttachContext, timeout: float = 1.0) -> str | Non
 
     from ..netlink.socket import NetlinkSocket
 
-    assert ctx.host_link is not None and ctx.bridge is not None
-    if not ctx.bridge.is_up and not ctx.created_bridge:
-        return f"bridge {ctx.bridge.name} is down: the guest can reach nothing until it is up"
+    assert ctx.host_link is not None and ctx.uplink is not None
+    if not ctx.uplink.is_up and not ctx.created_bridge:
+        return f"bridge {ctx.uplink.name} is down: the guest can reach nothing until it is up"
     host_if = ctx.host_ifname
 
     def state() -> int | None:
