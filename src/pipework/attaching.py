@@ -168,6 +168,8 @@ def _apply(
     check_supported(spec)
     if target is None:
         target = drivers.choose(spec, host)
+    if target.kind == "ipoib" and spec.container_ifname == "eth1":
+        spec = spec.replace(container_ifname="ib0")  # the original's default for IPoIB
     ctx = AttachContext(spec, guest, host)
     ctx.uplink = target.link
     ctx.arp_from_host = arp_from_host
@@ -205,7 +207,7 @@ def _after(kind: str, ctx: AttachContext) -> list[str]:
 
 def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
     link = ctx.guest_link
-    assert link is not None and ctx.uplink is not None
+    assert link is not None
     spec, guest = ctx.spec, ctx.guest
     return Attachment(
         guest=guest.label,
@@ -214,7 +216,7 @@ def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
         netns_inode=guest.netns.inode,
         container_ifname=spec.container_ifname,
         host_ifname=ctx.host_ifname,
-        bridge=ctx.uplink.name,
+        bridge=ctx.uplink.name if ctx.uplink is not None else (spec.host_if or ""),
         addresses=spec.addressing.addresses,
         gateways=spec.addressing.gateways,
         mac=link.address or b"",

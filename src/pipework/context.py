@@ -9,7 +9,7 @@ from __future__ import annotations
 from _socket import AF_INET6, SOCK_CLOEXEC, SOCK_RAW, socket
 
 from .netlink.socket import NetlinkSocket
-from .netns import inside
+from .netns import NetNS, inside
 
 TYPE_CHECKING = False
 IPPROTO_ICMPV6 = 58
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class AttachContext:
     __slots__ = (
         "_guest_nl",
+        "_home",
         "_icmp6",
         "arp_from_host",
         "arp_notify_before",
@@ -32,6 +33,7 @@ class AttachContext:
         "host",
         "host_ifname",
         "host_link",
+        "parent_link",
         "spec",
         "unchanged",
         "uplink",
@@ -43,6 +45,8 @@ class AttachContext:
         self.host = host
         #: the host interface the guest hangs off: a bridge, an OVS bridge, a parent NIC
         self.uplink: Link | None = None
+        #: the lower device of an interface made in the guest (a NIC, or its VLAN)
+        self.parent_link: Link | None = None
         self.created_bridge = False
         self.host_ifname = ""
         self.unchanged = False  # the same attachment already existed (idempotency)
@@ -54,6 +58,7 @@ class AttachContext:
         #: attach_many sends the gratuitous ARPs from the host (announce.HostAnnouncer)
         self.arp_from_host = False
         self._guest_nl: NetlinkSocket | None = None
+        self._home: NetNS | None = None
         self._icmp6: socket | None = None
 
     def _open_guest_sockets(self) -> None:
@@ -94,7 +99,16 @@ class AttachContext:
             return f"nsenter -t {guest.pid} -n {command}"
         return f"nsenter --net={guest.netns.path} {command}"
 
+    def home_netns(self) -> NetNS:
+        """Our own namespace (where interfaces go back to), opened once."""
+        if self._home is None:
+            self._home = NetNS.current()
+        return self._home
+
     def close(self) -> None:
+        if self._home is not None:
+            self._home.close()
+            self._home = None
         if self._guest_nl is not None:
             self._guest_nl.close()
             self._guest_nl = None

@@ -16,7 +16,7 @@ from .netlink.socket import NetlinkSocket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .model import GuestRef
+    from .model import Guest, GuestRef
 
 ENODEV = 19
 
@@ -33,14 +33,19 @@ def detach(
     interfaces removed. An empty list means there was nothing left to remove."""
     import sys
 
+    removed: list[str] = []
     try:
-        with resolve(ref) as guest:
-            inode: int | None = guest.netns.inode
+        guest = resolve(ref)
     except GuestNotFound:
-        inode = None  # gone: only marks naming it can be left (and the kernel took them)
-    removed = []
+        guest = None  # gone: only marks naming it can be left (and the kernel took them)
+    inode = guest.netns.inode if guest is not None else None
+    if guest is not None:
+        with guest:
+            removed += _detach_inside(guest, ifname, everything, verbose)
     with NetlinkSocket() as host:
-        for link in (m.parse_link(*r[1:]) for r in host.dump(m.dump_links(), op="list links")):
+        links = [m.parse_link(*r[1:]) for r in host.dump(m.dump_links(), op="list links")]
+        names = {link.index: link.name for link in links}
+        for link in links:
             mark = parse_veth_mark(link.alias)
             if mark is None:
                 continue
@@ -50,10 +55,53 @@ def detach(
                 continue
             if verbose:
                 sys.stderr.write(f"+ ip link del {link.name}\n")
+            if link.master is None or names.get(link.master) == "ovs-system":
+                from .drivers.ovs import remove_port
+
+                remove_port(link.name)  # an OVS port: its database record goes too
             try:
                 host.request(m.delete_link(link.index), op="delete", obj=f"veth {link.name}")
             except NetlinkError as exc:
                 if exc.errno != ENODEV:  # gone meanwhile: that is what we wanted
                     raise
             removed.append(link.name)
+    return removed
+
+
+def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -> list[str]:
+    """Interfaces pipework made or moved inside the guest (macvlan, ipvlan, dummy, IPoIB,
+    a moved NIC, a link between guests): deleted, or a NIC given back to the host."""
+    import sys
+
+    from .drivers.direct import give_back
+    from .mac import parse_mac
+    from .marks import parse_mark
+    from .netns import NetNS
+
+    removed = []
+    with NetlinkSocket.inside(guest.netns) as nl:
+        links = [m.parse_link(*r[1:]) for r in nl.dump(m.dump_links(), op="list links")]
+        for link in links:
+            mark = parse_mark(link.alias)
+            if not mark or "kind" not in mark or mark.get("ns") != str(guest.netns.inode):
+                continue
+            if not everything and link.name != ifname:
+                continue
+            if mark["kind"] == "direct":
+                original = mark.get("orig", link.name)
+                if verbose:
+                    sys.stderr.write(f"+ ip link set {link.name} netns 1 name {original}\n")
+                mac = parse_mac(mark["origmac"]) if "origmac" in mark else None
+                with NetNS.current() as home:
+                    give_back(nl, link.name, home.fd, original, mac, mark.get("origalias", ""))
+                removed.append(f"{link.name} (given back to the host as {original})")
+                continue
+            if verbose:
+                sys.stderr.write(f"+ ip link del {link.name}  # in {guest.label}\n")
+            try:
+                nl.request(m.delete_link(link.index), op="delete", obj=link.name)
+            except NetlinkError as exc:
+                if exc.errno != ENODEV:
+                    raise
+            removed.append(f"{link.name} (in {guest.label})")
     return removed

@@ -129,6 +129,11 @@ def _describe(
                 for a in _guest_addresses(sock, link.link_netnsid, cache)
                 if a.index == guest_link.index and a.scope == m.RT_SCOPE_UNIVERSE
             )
+    bridge = names.get(link.master) if link.master else None
+    if bridge is None or bridge == "ovs-system":  # an OVS port: its bridge is in OVSDB
+        from .drivers.ovs import port_bridge
+
+        bridge = port_bridge(link.name) or bridge
     return Seen(
         guest=label,
         runtime=runtime,
@@ -136,7 +141,7 @@ def _describe(
         netns_inode=inode,
         host_ifname=link.name,
         host_index=link.index,
-        bridge=names.get(link.master) if link.master else None,
+        bridge=bridge,
         addresses=addresses,
         mac=format_mac(guest_link.address) if guest_link and guest_link.address else "",
         mtu=guest_link.mtu or 0 if guest_link else 0,

@@ -45,7 +45,18 @@ def parse_mark(alias: str | None) -> dict[str, str] | None:
 def parse_veth_mark(alias: str | None) -> tuple[str, str, int] | None:
     """(guest label, container interface, netns inode) of a veth pipework made."""
     fields = parse_mark(alias)
-    if not fields or "guest" not in fields or "if" not in fields:
-        return None
+    if not fields or "guest" not in fields or "if" not in fields or "kind" in fields:
+        return None  # (marks with a kind are on interfaces inside guests)
     inode = fields.get("ns", "")
     return fields["guest"], fields["if"], int(inode) if inode.isdigit() else 0
+
+
+def guest_mark(
+    kind: str, guest_label: str, container_ifname: str, netns_inode: int, **extra: str
+) -> str:
+    """The mark on an interface pipework made or moved inside a guest (macvlan, ipvlan,
+    dummy, IPoIB, a moved NIC, a link between guests): ``pipework kind=… guest=… if=…``."""
+    fields = {"kind": kind, "guest": guest_label, "if": container_ifname, "ns": str(netns_inode)}
+    fields.update(extra)
+    text = " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
+    return f"{PREFIX} {text}"[: IFALIASZ - 1]

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 #: Guest kinds a prefix may name (``lxc:devenv``); ``None`` means "guess".
 GUEST_KINDS = ("lxc", "docker", "netns", "pid")
+MACVLAN_MODES = ("bridge", "private", "vepa", "passthru", "source")
+IPVLAN_MODES = ("l2", "l3", "l3s")
+OVS_DATAPATHS = ("system", "netdev")
 #: DHCP clients of the original's DHCP modes (``dhcp`` is pipework's own).
 DHCP_CLIENTS = ("dhcp", "udhcpc", "dhclient", "dhcpcd")
 
@@ -86,9 +89,14 @@ class AttachSpec(Record):
         "host_if",
         "host_ifname",
         "host_mac",
+        "ipvlan_mode",
         "mac",
+        "macvlan_mode",
         "mtu",
+        "ovs_datapath",
+        "pkey",
         "vlan",
+        "vlan_filtering",
     )
     host_if: str | None  # bridge or host interface name; None when selected by MAC
     host_mac: bytes | None  # mac:<address> selects the host interface by its MAC
@@ -102,6 +110,11 @@ class AttachSpec(Record):
     create_bridge: bool
     direct_phys: bool
     force: bool  # replace an existing, different attachment of the same guest interface
+    macvlan_mode: str | None  # bridge (default) | private | vepa | passthru | source
+    ipvlan_mode: str | None  # l2 | l3 | l3s: an ipvlan instead of a macvlan on a NIC
+    vlan_filtering: bool  # may turn on VLAN filtering on a bridge pipework did not create
+    ovs_datapath: str | None  # datapath_type of an OVS bridge pipework creates (system)
+    pkey: int | None  # IPoIB partition key (the original's @PKEY, hexadecimal)
 
     def __init__(
         self,
@@ -118,6 +131,11 @@ class AttachSpec(Record):
         create_bridge: bool = False,
         direct_phys: bool = False,
         force: bool = False,
+        macvlan_mode: str | None = None,
+        ipvlan_mode: str | None = None,
+        vlan_filtering: bool = False,
+        ovs_datapath: str | None = None,
+        pkey: int | None = None,
     ) -> None:
         self._init(
             host_if=host_if,
@@ -132,6 +150,11 @@ class AttachSpec(Record):
             create_bridge=create_bridge,
             direct_phys=direct_phys,
             force=force,
+            macvlan_mode=macvlan_mode,
+            ipvlan_mode=ipvlan_mode,
+            vlan_filtering=vlan_filtering,
+            ovs_datapath=ovs_datapath,
+            pkey=pkey,
         )
         _validate_spec(self)
 
@@ -158,9 +181,20 @@ def _validate_spec(spec: AttachSpec) -> None:
             raise UsageError(f"invalid {what} {mac!r}: need 6 bytes, unicast, not all zero")
     if spec.vlan is not None and (type(spec.vlan) is not int or not 1 <= spec.vlan <= 4094):
         raise UsageError(f"invalid VLAN id {spec.vlan!r}: must be 1-4094")
+    if spec.pkey is not None and (type(spec.pkey) is not int or not 1 <= spec.pkey <= 0xFFFF):
+        raise UsageError(f"invalid IPoIB partition key {spec.pkey!r}: must be 0x1-0xffff")
     if spec.mtu is not None and (type(spec.mtu) is not int or not 68 <= spec.mtu <= 65535):
         raise UsageError(f"invalid MTU {spec.mtu!r}: must be 68-65535")
-    for flag in ("create_bridge", "direct_phys", "force"):
+    for value, allowed, what in (
+        (spec.macvlan_mode, MACVLAN_MODES, "macvlan mode"),
+        (spec.ipvlan_mode, IPVLAN_MODES, "ipvlan mode"),
+        (spec.ovs_datapath, OVS_DATAPATHS, "OVS datapath type"),
+    ):
+        if value is not None and value not in allowed:
+            raise UsageError(f"invalid {what} {value!r}: one of {', '.join(allowed)}")
+    if spec.macvlan_mode is not None and spec.ipvlan_mode is not None:
+        raise UsageError("a macvlan mode and an ipvlan mode exclude each other")
+    for flag in ("create_bridge", "direct_phys", "force", "vlan_filtering"):
         if type(getattr(spec, flag)) is not bool:
             raise UsageError(f"{flag} must be True or False, not {getattr(spec, flag)!r}")
     addressing = spec.addressing
@@ -220,7 +254,7 @@ class Attachment(Record):
     netns_inode: int
     container_ifname: str
     host_ifname: str
-    bridge: str
+    bridge: str  # the host interface it hangs off: bridge, OVS bridge or parent NIC
     addresses: tuple[IPInterface, ...]
     gateways: tuple[IPAddress, ...]
     mac: bytes

@@ -677,6 +677,7 @@ def test_parse_link_from_pyroute2() -> None:
         operstate=6,  # IF_OPER_UP
         port_state=None,  # a bridge port, but the reply carries no IFLA_INFO_SLAVE_DATA
         arp_notify=None,  # no IFLA_AF_SPEC in this reply
+        info_data=None,  # veth sends no IFLA_INFO_DATA
     )
     assert link.is_up
     assert link.has_carrier

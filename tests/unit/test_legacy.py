@@ -560,7 +560,7 @@ def test_vlan_with_leading_zeros_is_refused(vlan):
 
 
 @pytest.mark.parametrize(
-    "vlan", ["0", "4095", "abc", "", "99999", "-1", "+10", " 10", "10 ", "1.5", "10@20", "0x10"]
+    "vlan", ["0", "", "99999", "-1", "+10", " 10", "10 ", "1.5", "10@20", "0x10", "xyz"]
 )
 @pytest.mark.parametrize("mac", ["", MAC], ids=["no mac", "mac"])
 def test_bad_vlan_is_refused(mac, vlan):
@@ -1106,3 +1106,16 @@ def test_address_without_prefix_message_is_one_line_and_escaped(address):
 
 def test_mtu_may_come_before_the_host_interface():
     assert attach_spec("--mtu", "1500", "br1", "c1", ADDR).mtu == 1500
+
+
+@pytest.mark.parametrize(("tag", "pkey"), [("4095", 0x4095), ("abc", 0xABC), ("8001", 0x8001)])
+def test_a_tag_that_is_no_vlan_id_is_kept_as_an_ipoib_partition_key(tag, pkey):
+    # The original reads @PKEY as hexadecimal for IPoIB; any other kind refuses it
+    # once the host interface is known (exit 2, before any change).
+    spec = attach_spec("ib0", "c1", ADDR, f"@{tag}")
+    assert spec.vlan is None and spec.pkey == pkey
+
+
+def test_a_decimal_tag_is_both_a_vlan_and_a_partition_key():
+    spec = attach_spec("br1", "c1", ADDR, "@10")
+    assert spec.vlan == 10 and spec.pkey == 0x10

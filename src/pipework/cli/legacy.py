@@ -224,7 +224,7 @@ def _parse_attach(
     addressing = _parse_addressing(positional[1], family)
     # An empty MAC argument (a script passing "$MAC" unset) means none, as in the original.
     has_mac = len(positional) == 3 and positional[2] != ""
-    mac, vlan = _parse_mac_vlan(positional[2]) if has_mac else (None, None)
+    mac, vlan, pkey = _parse_mac_vlan(positional[2]) if has_mac else (None, None, None)
     spec = AttachSpec(
         host_if,
         guest,
@@ -238,6 +238,7 @@ def _parse_attach(
         create_bridge=create_bridge,
         direct_phys=direct_phys,
         force=force,
+        pkey=pkey,
     )
     return AttachCommand(spec, verbose)
 
@@ -280,16 +281,29 @@ def _parse_addressing(text: str, family: int | None) -> Addressing:
     return Addressing(addresses, gateways)
 
 
-def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None]:
-    mac_text, at, vlan_text = text.partition("@")
-    vlan = None
+def _parse_mac_vlan(text: str) -> tuple[bytes | None, int | None, int | None]:
+    """``[MAC][@TAG]``: the tag is a VLAN id (decimal), or for IPoIB a partition key,
+    which the original reads as hexadecimal; which applies is known once the host
+    interface is, so both readings are kept when both are valid."""
+    mac_text, at, tag = text.partition("@")
+    vlan = pkey = None
     if at:
-        vlan = parse_int(vlan_text, "VLAN id", 1, 4094)
+        hex_ok = (
+            0 < len(tag) <= 4
+            and all(c in "0123456789abcdefABCDEF" for c in tag)
+            and not (tag.isdigit() and tag.startswith("0"))  # 010: refused as a VLAN id
+        )
+        pkey = int(tag, 16) if hex_ok and int(tag, 16) > 0 else None
+        try:
+            vlan = parse_int(tag, "VLAN id", 1, 4094)
+        except UsageError:
+            if pkey is None:
+                raise
     if not mac_text:
         if not at:
             raise UsageError("empty MAC address")
-        return None, vlan
-    return parse_mac_arg(mac_text), vlan
+        return None, vlan, pkey
+    return parse_mac_arg(mac_text), vlan, pkey
 
 
 def parse_mac_arg(text: str) -> bytes:

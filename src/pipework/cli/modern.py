@@ -84,6 +84,24 @@ VERBS = {
             Opt("--mtu", "the MTU (default: the bridge's)", "BYTES"),
             Opt("--vlan", "a VLAN tag for the port", "ID"),
             Opt("--create-bridge", "create BRIDGE as a Linux bridge whatever its name"),
+            Opt(
+                "--macvlan-mode",
+                "on a NIC: private, vepa, bridge (default), passthru, source",
+                "MODE",
+            ),
+            Opt(
+                "--ipvlan-mode", "on a NIC: an ipvlan (l2, l3 or l3s) instead of a macvlan", "MODE"
+            ),
+            Opt(
+                "--vlan-filtering",
+                "allow turning on VLAN filtering on a bridge pipework did not create",
+            ),
+            Opt(
+                "--ovs-datapath",
+                "datapath_type of an OVS bridge pipework creates (system, netdev)",
+                "TYPE",
+            ),
+            Opt("--direct-phys", "move the host interface itself into the guest"),
             Opt("--force", "replace an existing, different attachment of the same interface"),
             _VERBOSE,
             _JSON,
@@ -110,6 +128,28 @@ VERBS = {
         "[--json]",
         [_JSON],
         "pipework ls",
+    ),
+    "link": Verb(
+        "link",
+        "Join two guests with a veth pair, each end born inside its guest (no bridge). "
+        "GUEST may be followed by :IFNAME (default eth1).",
+        "GUEST_A[:IF] GUEST_B[:IF] [--ip-a ADDR] [--ip-b ADDR]",
+        [
+            Opt("--ip-a", "an address for the first end; repeatable", "ADDR[/PREFIX]", repeat=True),
+            Opt(
+                "--ip-b", "an address for the second end; repeatable", "ADDR[/PREFIX]", repeat=True
+            ),
+            _VERBOSE,
+        ],
+        "pipework link demo1:p2p0 demo2:p2p0 --ip-a 198.51.100.1/30 --ip-b 198.51.100.2/30",
+    ),
+    "gc": Verb(
+        "gc",
+        "Remove what guests that are gone left behind: Open vSwitch ports pipework added "
+        "whose interface no longer exists (the kernel removes the rest by itself).",
+        "[--json]",
+        [_JSON],
+        "pipework gc",
     ),
     "inspect": Verb(
         "inspect",
@@ -182,11 +222,14 @@ def parse_modern(argv: list[str]) -> ModernCommand | VerbHelp:
         else:
             values[opt.dest] = value
         i += 2
-    wants_guest = verb.positional.startswith("GUEST")
-    if len(positional) != (1 if wants_guest else 0):
-        what = "one GUEST" if wants_guest else "no positional argument"
+    wanted = 2 if verb.name == "link" else (1 if verb.positional.startswith("GUEST") else 0)
+    if len(positional) != wanted:
+        what = {0: "no positional argument", 1: "one GUEST", 2: "two guests"}[wanted]
         raise UsageError(f"pipework {verb.name} takes {what} (see --help)")
-    guest = parse_guest_ref(positional[0]) if wants_guest else None
+    if verb.name == "link":
+        values["ends"] = positional
+        return ModernCommand(verb.name, None, None, values)
+    guest = parse_guest_ref(positional[0]) if wanted == 1 else None
     spec = _attach_spec(guest, values) if verb.name == "attach" and guest is not None else None
     if verb.name == "detach":
         if values.get("all") and "ifname" in values:
@@ -233,5 +276,10 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
         mtu=parse_int(str(mtu), "--mtu", 68, 65535) if mtu is not None else None,
         vlan=parse_int(str(vlan), "--vlan", 1, 4094) if vlan is not None else None,
         create_bridge=bool(values.get("create_bridge")),
+        direct_phys=bool(values.get("direct_phys")),
         force=bool(values.get("force")),
+        macvlan_mode=str(values["macvlan_mode"]) if values.get("macvlan_mode") else None,
+        ipvlan_mode=str(values["ipvlan_mode"]) if values.get("ipvlan_mode") else None,
+        vlan_filtering=bool(values.get("vlan_filtering")),
+        ovs_datapath=str(values["ovs_datapath"]) if values.get("ovs_datapath") else None,
     )

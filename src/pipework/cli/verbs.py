@@ -41,9 +41,15 @@ def run_verb(argv: list[str]) -> int:
     if isinstance(command, VerbHelp):
         sys.stdout.write(command.text)
         return 0
-    return {"attach": _attach, "detach": _detach, "ls": _ls, "inspect": _inspect}[command.verb](
-        command
-    )
+    runners = {
+        "attach": _attach,
+        "detach": _detach,
+        "ls": _ls,
+        "inspect": _inspect,
+        "link": _link,
+        "gc": _gc,
+    }
+    return runners[command.verb](command)
 
 
 def _attach(command: ModernCommand) -> int:
@@ -112,3 +118,33 @@ def _inspect(command: ModernCommand) -> int:
     else:
         sys.stdout.write(render(report) + "\n")
     return 1 if "error" in report else 0
+
+
+def _link(command: ModernCommand) -> int:
+    from ..linking import LinkEnd, link, parse_end
+    from .modern import parse_ip_arg
+
+    ends = []
+    for text, key in zip(command.values["ends"], ("ip_a", "ip_b")):  # type: ignore[call-overload]
+        guest, ifname = parse_end(str(text))
+        addresses = tuple(parse_ip_arg(str(t)) for t in command.values.get(key, []))  # type: ignore[attr-defined]
+        ends.append(LinkEnd(guest, ifname, addresses))
+    first, second = link(ends[0], ends[1], verbose=command.flag("verbose"))
+    sys.stdout.write(f"linked {first} <-> {second}\n")
+    return 0
+
+
+def _gc(command: ModernCommand) -> int:
+    from ..drivers.ovs import stale_ports, vsctl
+
+    removed = []
+    for bridge, port in stale_ports():
+        vsctl("--if-exists", "del-port", bridge, port, what=f"remove stale OVS port {port}")
+        removed.append(f"{bridge}:{port}")
+    if command.flag("json"):
+        _print_json({"removed": removed})
+    elif removed:
+        sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")
+    else:
+        sys.stdout.write("nothing to collect\n")
+    return 0

@@ -6,7 +6,7 @@ One module per kind; each has ``plan(ctx) -> [Step]``. Choosing reads the host
 
 from __future__ import annotations
 
-from ..errors import HostStateError, NetlinkError, NotSupportedYet
+from ..errors import HostStateError, NetlinkError, NotSupportedYet, UsageError
 from ..netlink import messages as m
 
 TYPE_CHECKING = False
@@ -40,51 +40,102 @@ def get_link(host: NetlinkSocket, name: str) -> m.Link | None:
     return m.parse_link(*replies[0][1:]) if replies else None
 
 
+def find_by_mac(host: NetlinkSocket, mac: bytes) -> m.Link:
+    """The one host link with this MAC (``mac:<address>``): not a VLAN sub-interface,
+    which shares its parent's MAC, nor a bridge or OVS port, which may too."""
+    from ..mac import format_mac
+
+    found = [
+        link
+        for link in (m.parse_link(*r[1:]) for r in host.dump(m.dump_links(), op="list links"))
+        if link.address == mac and link.kind not in ("vlan", "bridge", "openvswitch")
+    ]
+    if not found:
+        raise HostStateError(f"no host interface has the MAC {format_mac(mac)}")
+    if len(found) > 1:
+        names = ", ".join(link.name for link in found)
+        raise HostStateError(f"several host interfaces have the MAC {format_mac(mac)}: {names}")
+    return found[0]
+
+
 def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
-    """The driver for ``spec``, from the request and the host (read, never changed)."""
-    if spec.direct_phys:
-        raise NotSupportedYet("--direct-phys (moving a host interface into the guest)")
+    """The driver for ``spec``, from the request and the host (read, never changed).
+
+    As the original: an existing Linux bridge or OVS bridge gets a veth pair, an
+    InfiniBand interface an IPoIB child, any other interface a macvlan (an ipvlan
+    with --ipvlan-mode); a missing name starting with br is created as a Linux
+    bridge, with ovs as an OVS bridge, and dummy* means a dummy interface.
+    """
     if spec.host_mac is not None:
-        raise NotSupportedYet("selecting the host interface by MAC (mac:…)")
-    assert spec.host_if is not None
-    name = spec.host_if
-    link = get_link(host, name)
+        link: m.Link | None = find_by_mac(host, spec.host_mac)
+        name = link.name if link else ""
+    else:
+        assert spec.host_if is not None
+        name = spec.host_if
+        link = get_link(host, name)
+    if spec.direct_phys:
+        if link is None:
+            raise HostStateError(f"no host interface {name!r} to move into the guest")
+        if link.kind in ("bridge", "openvswitch") or link.master:
+            raise HostStateError(
+                f"{name} is a {link.kind or 'port of a bridge'}; --direct-phys moves a NIC "
+                "that nothing else uses"
+            )
+        return HostTarget("direct", link)
     if link is None:
         if name.startswith("br") or spec.create_bridge:
-            return _bridge(spec, None)
+            return HostTarget("bridge", None)
         if name.startswith("ovs"):
-            raise NotSupportedYet(f"Open vSwitch bridges ({name})")
+            return HostTarget("ovs", None)
         if name.startswith("dummy"):
-            raise NotSupportedYet("dummy interfaces")
+            if spec.vlan is not None:
+                raise HostStateError("a VLAN has no meaning for a dummy interface")
+            return HostTarget("dummy", None)
         raise HostStateError(
             f"no host interface {name!r}",
-            hint="pipework creates a Linux bridge only when its name starts with 'br', "
-            "or with --create-bridge",
+            hint="pipework creates a Linux bridge only when its name starts with 'br' "
+            "(an Open vSwitch one with 'ovs'), or with --create-bridge",
         )
+    if link.type != ARPHRD_INFINIBAND and spec.vlan is None and spec.pkey is not None:
+        raise UsageError(f"invalid VLAN id '{spec.pkey:x}': must be a number from 1 to 4094")
     if link.kind == "bridge":
-        return _bridge(spec, link)
-    if link.kind == "openvswitch":
-        raise NotSupportedYet(f"Open vSwitch bridges ({name})")
+        return HostTarget("bridge", link)
+    if link.kind == "openvswitch" or _is_ovs_bridge(name):
+        return HostTarget("ovs", link)
     if link.type == ARPHRD_INFINIBAND:
-        raise NotSupportedYet(f"IPoIB child interfaces ({name})")
-    raise NotSupportedYet(
-        f"macvlan on {name} ({link.kind or 'a physical interface'}, not a bridge)"
-    )
+        return HostTarget("ipoib", link)
+    return HostTarget("ipvlan" if spec.ipvlan_mode else "macvlan", link)
 
 
-def _bridge(spec: AttachSpec, link: m.Link | None) -> HostTarget:
-    if spec.vlan is not None:
-        raise NotSupportedYet("VLAN tags (@VLAN) on a Linux bridge")
-    return HostTarget("bridge", link)
+def _is_ovs_bridge(name: str) -> bool:
+    from ..programs import which
+
+    if which("ovs-vsctl") is None:
+        return False
+    from .ovs import bridge_exists
+
+    return bridge_exists(name)
 
 
 def plan(kind: str, ctx: AttachContext) -> list[Step]:
     """The host-side steps of driver ``kind`` (imported only when chosen)."""
-    if kind == "bridge":
-        from . import bridge
+    if kind not in KINDS:
+        raise NotSupportedYet(f"host-side kind {kind}")
+    module = __import__(f"pipework.drivers.{KINDS[kind]}", fromlist=["plan"])
+    steps: list[Step] = module.plan(ctx)
+    return steps
 
-        return bridge.plan(ctx)
-    raise NotSupportedYet(f"host-side kind {kind}")
+
+#: driver kind -> the module that plans it
+KINDS = {
+    "bridge": "bridge",
+    "ovs": "ovs",
+    "macvlan": "macvlan",
+    "ipvlan": "ipvlan",
+    "ipoib": "ipoib",
+    "dummy": "dummy",
+    "direct": "direct",
+}
 
 
 def wait_ready(kind: str, ctx: AttachContext) -> str | None:

@@ -13,6 +13,7 @@ from .._record import Record
 from .codec import NLA_F_NESTED, NLAHDR, Attrs, AttrTable, DecodeError, align, pack_attr
 
 _U32 = Struct("=I")
+_VLAN_INFO = Struct("=HH")  # struct bridge_vlan_info: flags, vid
 
 # Message types.
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
@@ -79,6 +80,26 @@ IFLA_INFO = AttrTable(
     ],
 )
 IFLA.nested["IFLA_LINKINFO"] = IFLA_INFO
+# IFLA_INFO_DATA of the kinds pipework creates or reads (<linux/if_link.h>).
+KIND_DATA = {
+    "macvlan": AttrTable("IFLA_MACVLAN", [(1, "IFLA_MACVLAN_MODE", "u32")]),
+    "ipvlan": AttrTable(
+        "IFLA_IPVLAN", [(1, "IFLA_IPVLAN_MODE", "u16"), (2, "IFLA_IPVLAN_FLAGS", "u16")]
+    ),
+    "ipoib": AttrTable(
+        "IFLA_IPOIB",
+        [
+            (1, "IFLA_IPOIB_PKEY", "u16"),
+            (2, "IFLA_IPOIB_MODE", "u16"),
+            (3, "IFLA_IPOIB_UMCAST", "u16"),
+        ],
+    ),
+    "vlan": AttrTable("IFLA_VLAN", [(1, "IFLA_VLAN_ID", "u16"), (5, "IFLA_VLAN_PROTOCOL", "be16")]),
+    "bridge": AttrTable("IFLA_BR", [(7, "IFLA_BR_VLAN_FILTERING", "u8")]),
+}
+MACVLAN_MODE = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
+IPVLAN_MODE = {"l2": 0, "l3": 1, "l3s": 2}
+
 # IFLA_AF_SPEC holds one nested set per address family; AF_INET's carries the
 # interface's IPv4 sysctls (devconf) as IFLA_INET_CONF: read as an array of u32,
 # written as attributes whose type is the IPV4_DEVCONF_* index.
@@ -158,6 +179,7 @@ class Link(Record):
         "arp_notify",
         "flags",
         "index",
+        "info_data",
         "kind",
         "link",
         "link_netnsid",
@@ -184,6 +206,7 @@ class Link(Record):
     operstate: int | None
     port_state: int | None  # BR_STATE_* when the link is a bridge port
     arp_notify: int | None  # the interface's net.ipv4.conf.<if>.arp_notify
+    info_data: bytes | None  # IFLA_INFO_DATA, raw; ``kind_data`` decodes it
 
     def __init__(self, **fields: object) -> None:
         self._init(**fields)
@@ -208,13 +231,15 @@ def parse_link(data: bytes, offset: int, end: int) -> Link:
     if info is not None and slave_kind == "bridge":
         slave = info.get_nested("IFLA_INFO_SLAVE_DATA")
         port_state = slave.get_int("IFLA_BRPORT_STATE") if slave else None
+    kind = info.get_str("IFLA_INFO_KIND") if info else None
     return Link(
         index=index,
         type=arphrd,
         arp_notify=_devconf(attrs, IPV4_DEVCONF_ARP_NOTIFY),
+        info_data=info.raw.get(2) if info else None,  # IFLA_INFO_DATA
         name=attrs.get_str("IFLA_IFNAME") or "",
         flags=flags,
-        kind=info.get_str("IFLA_INFO_KIND") if info else None,
+        kind=kind,
         slave_kind=slave_kind,
         port_state=port_state,
         master=attrs.get_int("IFLA_MASTER"),
@@ -225,6 +250,14 @@ def parse_link(data: bytes, offset: int, end: int) -> Link:
         link_netnsid=attrs.get_int("IFLA_LINK_NETNSID"),
         operstate=attrs.get_int("IFLA_OPERSTATE"),
     )
+
+
+def kind_data(link: Link) -> Attrs | None:
+    """The kind-specific attributes of a link (VLAN id, bridge settings…), if known."""
+    table = KIND_DATA.get(link.kind or "")
+    if table is None or link.info_data is None:
+        return None
+    return table.decode(link.info_data)
 
 
 def _devconf(attrs: Attrs, index: int) -> int | None:
@@ -308,6 +341,67 @@ def create_veth(
     return RTM_NEWLINK, CREATE_EXCL, body
 
 
+def create_link(
+    kind: str,
+    name: str,
+    *,
+    parent: int | None = None,
+    netns_fd: int | None = None,
+    mtu: int | None = None,
+    mac: bytes | None = None,
+    data: list[tuple[str, object]] | None = None,
+    up: bool = False,
+) -> tuple[int, int, bytes]:
+    """A new link of ``kind`` (macvlan, ipvlan, ipoib, vlan, dummy…), made directly in
+    the namespace of ``netns_fd`` when given; ``parent`` is its lower device, looked
+    up in the namespace of the socket."""
+    info: list[tuple[str, object]] = [("IFLA_INFO_KIND", kind)]
+    if data:
+        info.append(("IFLA_INFO_DATA", KIND_DATA[kind].encode(data)))
+    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
+    if parent is not None:
+        attrs.append(("IFLA_LINK", parent))
+    if mtu is not None:
+        attrs.append(("IFLA_MTU", mtu))
+    if mac is not None:
+        attrs.append(("IFLA_ADDRESS", mac))
+    if netns_fd is not None:
+        attrs.append(("IFLA_NET_NS_FD", netns_fd))
+    attrs.append(("IFLA_LINKINFO", IFLA_INFO.encode(info)))
+    body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
+    return RTM_NEWLINK, CREATE_EXCL, body
+
+
+def move_link(index: int, netns_fd: int, name: str | None = None) -> tuple[int, int, bytes]:
+    """Move a link into another namespace, renamed on the way (``ip link set … netns``)."""
+    attrs: list[tuple[str, object]] = [("IFLA_NET_NS_FD", netns_fd)]
+    if name is not None:
+        attrs.append(("IFLA_IFNAME", name))
+    return RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index) + IFLA.encode(attrs)
+
+
+def set_bridge_vlan_filtering(index: int, on: bool) -> tuple[int, int, bytes]:
+    data = KIND_DATA["bridge"].encode([("IFLA_BR_VLAN_FILTERING", 1 if on else 0)])
+    info = IFLA_INFO.encode([("IFLA_INFO_KIND", "bridge"), ("IFLA_INFO_DATA", data)])
+    body = ifinfomsg(index) + IFLA.encode([("IFLA_LINKINFO", info)])
+    return RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body
+
+
+BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED = 0x2, 0x4
+_IFLA_BRIDGE_VLAN_INFO = 2
+
+
+def bridge_port_vlan(
+    index: int, vid: int, *, add: bool, pvid_untagged: bool = False
+) -> tuple[int, int, bytes]:
+    """Add a VLAN to a bridge port (``bridge vlan add … pvid untagged``), or delete it."""
+    flags = BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED if pvid_untagged else 0
+    info = pack_attr(_IFLA_BRIDGE_VLAN_INFO, _VLAN_INFO.pack(flags, vid))
+    spec = pack_attr(26 | NLA_F_NESTED, info)  # IFLA_AF_SPEC
+    msg_type = RTM_SETLINK if add else RTM_DELLINK
+    return msg_type, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, family=AF_BRIDGE) + spec
+
+
 def set_link(
     index: int,
     *,
@@ -337,6 +431,14 @@ def set_link(
         attrs.append(("IFLA_AF_SPEC", pack_attr(AF_INET | NLA_F_NESTED, inet)))
     body = ifinfomsg(index, flags, change) + IFLA.encode(attrs)
     return RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body
+
+
+def delete_link_by_name(name: str) -> tuple[int, int, bytes]:
+    return (
+        RTM_DELLINK,
+        NLM_F_REQUEST | NLM_F_ACK,
+        ifinfomsg() + IFLA.encode([("IFLA_IFNAME", name)]),
+    )
 
 
 def delete_link(index: int) -> tuple[int, int, bytes]:

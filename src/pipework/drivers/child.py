@@ -1,0 +1,99 @@
+"""Interfaces created directly inside the guest: macvlan, ipvlan, IPoIB, dummy.
+
+One RTM_NEWLINK with IFLA_NET_NS_FD makes the interface in the guest with its
+final name, MTU and MAC (the parent, if any, is looked up on the host); nothing
+is created on the host and moved. The interface is then marked, inside the
+guest, so that ``inspect`` and ``detach`` recognise it.
+"""
+
+from __future__ import annotations
+
+from ..errors import HostStateError, NetlinkError
+from ..executor import Step
+from ..mac import format_mac
+from ..marks import guest_mark
+from ..netlink import messages as m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..context import AttachContext
+    from ..executor import Rollback
+
+EEXIST, ENODEV, EOPNOTSUPP = 17, 19, 95
+
+
+def child_steps(
+    ctx: AttachContext, kind: str, data: list[tuple[str, object]], text: str
+) -> list[Step]:
+    """Create the ``kind`` interface in the guest (``text``: the ip equivalent), mark it."""
+    spec = ctx.spec
+    extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
+    mtu = f" mtu {spec.mtu}" if spec.mtu else ""
+    return [
+        Step(f"{text}{mtu}{extra}", lambda rollback: _create(ctx, kind, data, rollback)),
+        Step(
+            ctx.in_guest(f"ip link set {spec.container_ifname} alias '{_mark(ctx, kind)}'"),
+            lambda rollback: _mark_it(ctx, kind),
+        ),
+    ]
+
+
+def _mark(ctx: AttachContext, kind: str) -> str:
+    parent = {"parent": ctx.uplink.name} if ctx.uplink is not None else {}
+    return guest_mark(
+        kind, ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode, **parent
+    )
+
+
+def no_support(kind: str, exc: NetlinkError) -> HostStateError:
+    return HostStateError(
+        f"this kernel has no {kind} support (RTNETLINK: Operation not supported)",
+        hint=f"a kernel with the {kind} driver is needed ({exc.kernel_message or 'EOPNOTSUPP'})",
+    )
+
+
+def _create(
+    ctx: AttachContext, kind: str, data: list[tuple[str, object]], rollback: Rollback
+) -> None:
+    spec = ctx.spec
+    parent = ctx.parent_link
+    name = spec.container_ifname
+    req = m.create_link(
+        kind,
+        name,
+        parent=parent.index if parent is not None else None,
+        netns_fd=ctx.guest.netns.fd,
+        mtu=spec.mtu if spec.mtu is not None else (parent.mtu if parent is not None else None),
+        mac=spec.mac,
+        data=data,
+    )
+    try:
+        ctx.host.request(req, op=f"create {kind}", obj=f"{name} in {ctx.guest.label}")
+    except NetlinkError as exc:
+        if exc.errno == EOPNOTSUPP:
+            raise no_support(kind, exc) from None
+        if exc.errno == EEXIST:
+            raise HostStateError(
+                f"interface {name} already exists in {ctx.guest.label}",
+                hint="choose another container interface name with -i, or detach it",
+            ) from None
+        raise
+    nl = ctx.guest_nl
+
+    def undo() -> None:
+        try:
+            nl.request(m.delete_link_by_name(name), op="delete", obj=f"{name} in guest")
+        except NetlinkError as exc:
+            if exc.errno != ENODEV:
+                raise
+
+    rollback.push(ctx.in_guest(f"ip link del {name}"), undo)
+
+
+def _mark_it(ctx: AttachContext, kind: str) -> None:
+    from ..addressing import guest_link
+
+    link = guest_link(ctx)
+    ctx.guest_nl.request(
+        m.set_link(link.index, alias=_mark(ctx, kind)), op="mark", obj=ctx.spec.container_ifname
+    )

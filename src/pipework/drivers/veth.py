@@ -1,0 +1,185 @@
+"""The veth pair every bridge-like driver uses (Linux bridge, Open vSwitch).
+
+One RTM_NEWLINK makes both ends at once: the host end up (and enslaved, when
+the uplink is a Linux bridge) and sized like the uplink, the peer already inside
+the guest with its final name, MAC and MTU. Then the host end is marked as ours.
+A name already taken leads to the idempotency rules (``idempotency``).
+"""
+
+from __future__ import annotations
+
+from binascii import crc32
+
+from ..errors import HostStateError, NetlinkError
+from ..executor import Step
+from ..mac import format_mac
+from ..marks import veth_mark
+from ..netlink import messages as m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..context import AttachContext
+    from ..executor import Rollback
+    from ..model import Guest
+
+ENODEV, EEXIST = 19, 17
+PROC_DYNAMIC_FIRST = 0xF0000000  # namespace inode numbers are allocated from here
+
+
+def host_veth_name(container_ifname: str, guest: Guest) -> str:
+    """The original's ``v<containerif>pl<pid>``, kept within 15 bytes deterministically.
+
+    Guests without a process (a bare netns file) use ``ns<n>`` instead of
+    ``pl<pid>``, n being the namespace's inode number minus the kernel's base, which
+    is small and unique among live namespaces. When the result is too long, the
+    container interface name is cut and followed by 4 hex digits of its CRC, so two
+    long names sharing a prefix still give two different host names.
+    """
+    if guest.pid is not None:
+        tag = f"pl{guest.pid}"
+    else:
+        inode = guest.netns.inode
+        tag = f"ns{inode - PROC_DYNAMIC_FIRST if inode >= PROC_DYNAMIC_FIRST else inode}"
+    name = f"v{container_ifname}{tag}"
+    if len(name) <= 15:
+        return name
+    digest = f"{crc32(container_ifname.encode()) & 0xFFFF:04x}"
+    room = max(15 - 1 - len(digest) - len(tag), 0)
+    return f"v{container_ifname[:room]}{digest}{tag}"[:15]
+
+
+def veth_steps(ctx: AttachContext, *, enslave: bool) -> list[Step]:
+    """Create the pair (the host end a port of the Linux bridge when ``enslave``), mark it."""
+    spec = ctx.spec
+    ctx.host_ifname = spec.host_ifname or host_veth_name(spec.container_ifname, ctx.guest)
+    mtu = spec.mtu or (ctx.uplink.mtu if ctx.uplink is not None else None)
+    extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
+    guest = ctx.guest
+    ns_arg = str(guest.pid) if guest.pid is not None else guest.name
+    master = f" master {spec.host_if}" if enslave else ""
+    return [
+        Step(
+            f"ip link add {ctx.host_ifname}{f' mtu {mtu}' if mtu else ''}{master} up "
+            f"type veth peer name {spec.container_ifname}{extra} netns {ns_arg}",
+            lambda rollback: _create_veth(ctx, rollback, enslave),
+        ),
+        Step(
+            f"ip link set {ctx.host_ifname} alias '{_mark(ctx)}'",
+            lambda rollback: _mark_host_end(ctx),
+        ),
+    ]
+
+
+def _mark(ctx: AttachContext) -> str:
+    return veth_mark(ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode)
+
+
+def create_echoed(
+    ctx: AttachContext, req: tuple[int, int, bytes], name: str, op: str, obj: str
+) -> m.Link | None:
+    """Create a link and read it back in the same round trip (NLM_F_ECHO, kernel >= 6.1);
+    on older kernels, with one more request by name."""
+    msg_type, flags, body = req
+    replies = ctx.host.request((msg_type, flags | m.NLM_F_ECHO, body), op=op, obj=obj)
+    for rtype, data, start, end in replies:
+        if rtype == m.RTM_NEWLINK:
+            return m.parse_link(data, start, end)
+    return get(ctx, name)
+
+
+def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
+    spec = ctx.spec
+    uplink = ctx.uplink
+    mtu = spec.mtu if spec.mtu is not None else (uplink.mtu if uplink is not None else None)
+    req = m.create_veth(
+        ctx.host_ifname,
+        spec.container_ifname,
+        peer_netns_fd=ctx.guest.netns.fd,
+        mtu=mtu,
+        master=uplink.index if enslave and uplink is not None else None,
+        up=True,
+        peer_mac=spec.mac,
+    )
+    obj = f"{ctx.host_ifname} (peer {spec.container_ifname} in {ctx.guest.label})"
+    try:
+        host_link = create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
+    except NetlinkError as exc:
+        if exc.errno != EEXIST:
+            raise
+        _replace_or_refuse(ctx)  # raises, unless --force removed the old attachment
+        host_link = create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
+    if host_link is None:  # the guest died at this very moment, taking the pair with it
+        raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
+    index = host_link.index
+    # Deleting one end deletes both, and with them every address and route the
+    # later steps put on the guest end.
+    rollback.push(
+        f"ip link del {ctx.host_ifname}",
+        lambda: delete_quietly(ctx, index, f"veth {ctx.host_ifname}"),
+    )
+    ctx.host_link = host_link
+    ctx.guest_index = host_link.link  # the peer's index, inside the guest
+
+
+def _mark_host_end(ctx: AttachContext) -> None:
+    assert ctx.host_link is not None
+    ctx.host.request(
+        m.set_link(ctx.host_link.index, alias=_mark(ctx)),
+        op="mark",
+        obj=f"host interface {ctx.host_ifname}",
+    )
+
+
+def get(ctx: AttachContext, name: str) -> m.Link | None:
+    from . import get_link
+
+    return get_link(ctx.host, name)
+
+
+def delete_quietly(ctx: AttachContext, index: int, what: str) -> None:
+    try:
+        ctx.host.request(m.delete_link(index), op="delete", obj=what)
+    except NetlinkError as exc:
+        if exc.errno != ENODEV:  # already gone (the guest exited): nothing left to undo
+            raise
+
+
+def _replace_or_refuse(ctx: AttachContext) -> None:
+    """A name is taken. Our own attachment of this guest interface: the same request is
+    a no-op, a different one is refused unless --force. Anything else: refused."""
+    from ..errors import AlreadyAttached
+    from ..idempotency import differences, existing_attachment
+
+    existing = existing_attachment(ctx)
+    if existing is None:
+        raise _explain_name_taken(ctx)
+    guest_link, diffs = differences(ctx, existing)
+    if not diffs:
+        raise AlreadyAttached(existing, guest_link)
+    if not ctx.spec.force:
+        raise HostStateError(
+            f"{ctx.guest.label} {ctx.spec.container_ifname} is already attached, "
+            f"differently: {'; '.join(diffs)}",
+            hint="--force replaces it, pipework detach removes it",
+        )
+    # --force: the old attachment goes first (it cannot come back if the new one fails)
+    delete_quietly(ctx, existing.index, f"veth {existing.name}")
+
+
+def _explain_name_taken(ctx: AttachContext) -> HostStateError:
+    """Which of the two names is taken, and by what (we never delete what is not ours)."""
+    existing = get(ctx, ctx.host_ifname)
+    if existing is not None:
+        state = "up" if existing.is_up else "down"
+        kind = existing.kind or "interface"
+        alias = f", alias {existing.alias!r}" if existing.alias else ""
+        return HostStateError(
+            f"host interface {ctx.host_ifname} already exists ({kind}, {state}{alias})",
+            hint="pipework never deletes an interface it did not create: remove it, "
+            "or choose another host-side name with -l",
+        )
+    name = ctx.spec.container_ifname
+    return HostStateError(
+        f"interface {name} already exists in {ctx.guest.label}",
+        hint="choose another container interface name with -i",
+    )
