@@ -59,3 +59,14 @@ ensure_dockerd() {
         sleep 0.5
     done
 }
+
+# Open vSwitch's database and switch daemon, via Debian's own start script. The
+# kernel may lack the openvswitch datapath module; tests then use bridges with
+# the userspace datapath (datapath_type=netdev), which ovs-vswitchd provides.
+ensure_ovs() {
+    ovs-vsctl --timeout=5 show >/dev/null 2>&1 && return 0
+    echo "starting Open vSwitch"
+    /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random \
+        >/var/log/pipework-ovs.log 2>&1 \
+        || die "Open vSwitch did not start; see /var/log/pipework-ovs.log"
+}

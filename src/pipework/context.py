@@ -33,6 +33,7 @@ class AttachContext:
         "host",
         "host_ifname",
         "host_link",
+        "ovs_userspace",
         "parent_link",
         "spec",
         "unchanged",
@@ -48,6 +49,8 @@ class AttachContext:
         #: the lower device of an interface made in the guest (a NIC, or its VLAN)
         self.parent_link: Link | None = None
         self.created_bridge = False
+        #: the OVS bridge uses the userspace datapath (drivers/ovs.py, ethtool.py)
+        self.ovs_userspace = False
         self.host_ifname = ""
         self.unchanged = False  # the same attachment already existed (idempotency)
         self.host_link: Link | None = None
@@ -94,7 +97,9 @@ class AttachContext:
         """Render a command as run inside the guest, for ``-v`` output."""
         guest = self.guest
         if guest.runtime == "netns" and not guest.name.startswith("/"):
-            return command.replace("ip ", f"ip -n {guest.name} ", 1)
+            if command.startswith("ip "):
+                return command.replace("ip ", f"ip -n {guest.name} ", 1)
+            return f"ip netns exec {guest.name} {command}"
         if guest.pid is not None:
             return f"nsenter -t {guest.pid} -n {command}"
         return f"nsenter --net={guest.netns.path} {command}"

@@ -2,7 +2,7 @@
 
 Every object a test creates carries the ``pwt`` prefix, is registered for removal
 before it is created, and is removed even when the test fails. An autouse fixture
-snapshots the host's links, addresses and routes around every test and fails the
+snapshots the host's links, addresses, routes and Open vSwitch ports around every test and fails the
 test if anything is left behind or changed.
 
 Without root (or without LXC or Docker) tests are skipped, unless
@@ -114,7 +114,18 @@ def host_snapshot() -> dict[str, object]:
         for r in ip_json("route", "show", "table", "all")
         if not str(r.get("dst", "")).startswith(("fe80:", "ff00:"))
     )
-    return {"links": links, "addresses": addrs, "routes": routes}
+    return {"links": links, "addresses": addrs, "routes": routes, "ovs": _ovs_ports()}
+
+
+def _ovs_ports() -> list[str]:
+    """Open vSwitch's ports (bridges have one of their own), when OVS is running."""
+    if not have("ovs-vsctl"):
+        return []
+    res = sh(
+        "ovs-vsctl", "--timeout=5", "--format=csv", "--no-headings", "--columns=name", "list",
+        "port", check=False,
+    )  # fmt: skip
+    return sorted(res.stdout.split()) if res.returncode == 0 else []
 
 
 @pytest.fixture(autouse=True)

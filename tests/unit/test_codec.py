@@ -1208,3 +1208,147 @@ def test_route_roundtrip_property(
     )
     body = m.add_route(original)[2]
     assert m.parse_route(body, 0, len(body)) == original
+
+
+# --- links made inside the guest: every kind's request, byte for byte -------------
+#
+# IPoIB cannot be exercised on a kernel without InfiniBand hardware, so its request
+# is pinned here: golden bytes, and the same request encoded by pyroute2. The only
+# difference pyroute2 makes is leaving NLA_F_NESTED off nested attributes, which the
+# kernel accepts either way; ``without_nested_flag`` clears it before comparing.
+
+
+def without_nested_flag(message: bytes) -> bytes:
+    """An RTM_NEWLINK message with NLA_F_NESTED cleared on every attribute that has it."""
+    header = codec.NLMSGHDR.size + 16  # nlmsghdr + ifinfomsg, then the attributes
+    return message[:header] + _clear_nested(message[header:])
+
+
+def _clear_nested(attrs: bytes) -> bytes:
+    out = bytearray()
+    offset = 0
+    while offset < len(attrs):
+        length, attr_type = struct.unpack_from("=HH", attrs, offset)
+        payload = attrs[offset + 4 : offset + length]
+        if attr_type & 0x8000:
+            payload, attr_type = _clear_nested(payload), attr_type & ~0x8000
+        padded = (length + 3) & ~3
+        out += struct.pack("=HH", length, attr_type) + payload
+        out += attrs[offset + length : offset + padded]
+        offset += padded
+    return bytes(out)
+
+
+def pyroute2_create_link(
+    name: str, kind: str, info_data: list[tuple[str, int]], **attrs: int
+) -> bytes:
+    """The RTM_NEWLINK pyroute2 encodes for the same link, sequence number 1."""
+    msg = pr_ifinfmsg()
+    msg["header"]["type"] = m.RTM_NEWLINK
+    msg["header"]["flags"] = m.CREATE_EXCL
+    msg["header"]["sequence_number"] = 1
+    msg["family"], msg["index"], msg["flags"], msg["change"] = 0, 0, 0, 1  # IFF_UP: down
+    info: list[tuple[str, object]] = [("IFLA_INFO_KIND", kind)]
+    if info_data:
+        info.append(("IFLA_INFO_DATA", {"attrs": info_data}))
+    msg["attrs"] = [
+        ("IFLA_IFNAME", name),
+        *((key, value) for key, value in attrs.items()),
+        ("IFLA_LINKINFO", {"attrs": info}),
+    ]
+    msg.encode()
+    return bytes(msg.data)
+
+
+def ours(req: tuple[int, int, bytes]) -> bytes:
+    return codec.pack_message(req[0], req[1], 1, req[2])
+
+
+IFINFO_DOWN = "00 00 0000 00000000 00000000 01000000"  # AF_UNSPEC, index 0, flags 0, change IFF_UP
+
+
+def test_ipoib_child_with_partition_key_golden_bytes() -> None:
+    req = m.create_link(
+        "ipoib", "ib0", parent=5, netns_fd=7, mtu=2044, data=[("IFLA_IPOIB_PKEY", 0x8001)]
+    )
+    assert (
+        ours(req)
+        == h(
+            "5c000000 1000 0506 01000000 00000000"  # RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE
+            + IFINFO_DOWN
+            + "0800 0300 69623000"  # IFLA_IFNAME "ib0"
+            "0800 0500 05000000"  # IFLA_LINK 5 (the InfiniBand parent)
+            "0800 0400 fc070000"  # IFLA_MTU 2044
+            "0800 1c00 07000000"  # IFLA_NET_NS_FD 7 (born in the guest)
+            "1c00 1280"  # IFLA_LINKINFO (nested)
+            "0a00 0100 69706f696200 0000"  # IFLA_INFO_KIND "ipoib"
+            "0c00 0280 0600 0100 0180 0000"  # IFLA_INFO_DATA { IFLA_IPOIB_PKEY 0x8001 }
+        )
+    )
+    assert without_nested_flag(ours(req)) == pyroute2_create_link(
+        "ib0",
+        "ipoib",
+        [("IFLA_IPOIB_PKEY", 0x8001)],
+        IFLA_LINK=5,
+        IFLA_MTU=2044,
+        IFLA_NET_NS_FD=7,
+    )
+
+
+def test_ipoib_child_without_partition_key_matches_pyroute2() -> None:
+    req = m.create_link("ipoib", "ib0", parent=5, netns_fd=7, mtu=2044)
+    assert without_nested_flag(ours(req)) == pyroute2_create_link(
+        "ib0", "ipoib", [], IFLA_LINK=5, IFLA_MTU=2044, IFLA_NET_NS_FD=7
+    )
+
+
+@pytest.mark.parametrize("mode", sorted(m.MACVLAN_MODE))
+def test_macvlan_request_matches_pyroute2(mode: str) -> None:
+    req = m.create_link(
+        "macvlan",
+        "eth1",
+        parent=3,
+        netns_fd=9,
+        mtu=1400,
+        data=[("IFLA_MACVLAN_MODE", m.MACVLAN_MODE[mode])],
+    )
+    assert without_nested_flag(ours(req)) == pyroute2_create_link(
+        "eth1",
+        "macvlan",
+        [("IFLA_MACVLAN_MODE", m.MACVLAN_MODE[mode])],
+        IFLA_LINK=3,
+        IFLA_MTU=1400,
+        IFLA_NET_NS_FD=9,
+    )
+
+
+@pytest.mark.parametrize("mode", sorted(m.IPVLAN_MODE))
+def test_ipvlan_request_matches_pyroute2(mode: str) -> None:
+    req = m.create_link(
+        "ipvlan", "eth1", parent=3, netns_fd=9, data=[("IFLA_IPVLAN_MODE", m.IPVLAN_MODE[mode])]
+    )
+    assert without_nested_flag(ours(req)) == pyroute2_create_link(
+        "eth1",
+        "ipvlan",
+        [("IFLA_IPVLAN_MODE", m.IPVLAN_MODE[mode])],
+        IFLA_LINK=3,
+        IFLA_NET_NS_FD=9,
+    )
+
+
+def test_vlan_and_dummy_requests_match_pyroute2() -> None:
+    vlan = m.create_link("vlan", "eth0.10", parent=2, mtu=1500, data=[("IFLA_VLAN_ID", 10)])
+    assert without_nested_flag(ours(vlan)) == pyroute2_create_link(
+        "eth0.10", "vlan", [("IFLA_VLAN_ID", 10)], IFLA_LINK=2, IFLA_MTU=1500
+    )
+    dummy = m.create_link("dummy", "eth1", netns_fd=9)
+    assert without_nested_flag(ours(dummy)) == pyroute2_create_link(
+        "eth1", "dummy", [], IFLA_NET_NS_FD=9
+    )
+
+
+def test_without_nested_flag_clears_exactly_the_two_nested_flags() -> None:
+    req = ours(m.create_link("ipoib", "ib0", parent=5, data=[("IFLA_IPOIB_PKEY", 0x8001)]))
+    cleared = without_nested_flag(req)
+    diff = [(a, b) for a, b in zip(req, cleared, strict=True) if a != b]
+    assert diff == [(0x80, 0x00), (0x80, 0x00)]  # IFLA_LINKINFO and IFLA_INFO_DATA

@@ -1119,3 +1119,24 @@ def test_a_tag_that_is_no_vlan_id_is_kept_as_an_ipoib_partition_key(tag, pkey):
 def test_a_decimal_tag_is_both_a_vlan_and_a_partition_key():
     spec = attach_spec("br1", "c1", ADDR, "@10")
     assert spec.vlan == 10 and spec.pkey == 0x10
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_kind_options_go_before_or_after_the_host_interface(where):
+    options = ["--macvlan-mode", "private", "--ovs-datapath", "netdev", "--vlan-filtering"]
+    argv = [*options, "eth0", "c1", ADDR] if where == "before" else ["eth0", *options, "c1", ADDR]
+    spec = attach_spec(*argv)
+    assert (spec.macvlan_mode, spec.ovs_datapath, spec.vlan_filtering) == (
+        "private",
+        "netdev",
+        True,
+    )
+    assert spec.ipvlan_mode is None
+
+
+def test_kind_option_values_are_checked():
+    assert "invalid ipvlan mode 'l4'" in str(usage_error("--ipvlan-mode", "l4", "eth0", "c1", ADDR))
+    assert "needs a value" in str(usage_error("eth0", "--ovs-datapath"))
+    assert "exclude each other" in str(
+        usage_error("eth0", "--ipvlan-mode", "l2", "--macvlan-mode", "vepa", "c1", ADDR)
+    )

@@ -12,7 +12,9 @@ Every form the shell script accepts, with its defaults::
     pipework --wait [-i containerif]        inside a container: wait for the interface
 
 ``0/0`` attaches without an address; ``U:<string>`` as the MAC derives a stable one.
-pipework adds ``-v``, ``--create-bridge``, ``--mtu`` and, for ``--wait``, ``--timeout``.
+pipework adds ``-v``, ``--create-bridge``, ``--mtu``, ``--force``, the kind options
+``--macvlan-mode``, ``--ipvlan-mode``, ``--ovs-datapath`` and ``--vlan-filtering``,
+and for ``--wait``, ``--timeout``.
 Options may come in any order between the host interface and the guest; ``--``
 ends the global options, so an interface named like an option or a verb still works.
 """
@@ -46,8 +48,15 @@ Usage:
 <guest> is an LXC container, a Docker container (name or ID), a named network
 namespace, a path to a netns file, or a pid; a prefix (lxc:, docker:, netns:, pid:)
 skips the guessing. <macaddr> may be U:<string> for a MAC derived from the string.
-Options: -v print each kernel operation as an `ip` command; --create-bridge create
-<hostinterface> as a Linux bridge whatever its name; --mtu N set the MTU.
+Options (anywhere before <guest>): -v print each kernel operation as an `ip`
+command; --create-bridge create <hostinterface> as a Linux bridge whatever its
+name; --mtu N set the MTU; --force replace a different attachment of the same
+interface; --macvlan-mode MODE (private, vepa, bridge, passthru, source) or
+--ipvlan-mode MODE (l2, l3, l3s) on a NIC; --ovs-datapath system|netdev for an
+OVS bridge pipework creates; --vlan-filtering allow @vlan to turn on VLAN
+filtering on a Linux bridge pipework did not create.
+Also: pipework link GUEST_A[:IF] GUEST_B[:IF] joins two guests directly; pipework
+gc removes what vanished guests left behind.
 """
 
 
@@ -101,44 +110,76 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
         if "\0" in arg:
             raise UsageError("argument contains a NUL byte")
     args = list(argv)
-    verbose = False
-    create_bridge = False
-    direct_phys = False
-    mtu: int | None = None
-    force = False
+    opts: dict[str, object] = {}
     ended = False  # after "--" the next word is a host interface, whatever it looks like
-    # Global options before the host interface.
+    # Options before the host interface: the original's --direct-phys and --wait,
+    # and the ones it shares with the position after the host interface.
     while args and args[0].startswith("-"):
-        opt = args.pop(0)
+        opt = args[0]
         if opt in ("-h", "--help"):
             return HelpCommand()
-        if opt in ("-v", "--verbose"):
-            verbose = True
-        elif opt == "--create-bridge":
-            create_bridge = True
-        elif opt == "--direct-phys":
-            direct_phys = True
-        elif opt == "--force":
-            force = True
-        elif opt == "--mtu":
-            if not args:
-                raise UsageError("option --mtu needs a value")
-            mtu = parse_int(args.pop(0), "--mtu", 68, 65535)
-        elif opt == "--wait":
-            return _parse_wait(args)
-        elif opt == "--":
+        if opt == "--wait":
+            return _parse_wait(args[1:])
+        if opt == "--":
             ended = True
+            args.pop(0)
             break
-        else:
+        if opt == "--direct-phys":  # as the original: only before the host interface
+            opts["direct_phys"] = True
+            args.pop(0)
+            continue
+        taken = _common_option(args, 0, opts)
+        if taken is None:
             raise UsageError(f"unknown option {opt!r} (see pipework --help)")
+        del args[:taken]
     if not args:
         raise UsageError("missing arguments (see pipework --help)")
     first = args.pop(0)
-    if first in PASSTHROUGH and not direct_phys and not ended:
+    if first in PASSTHROUGH and not opts.get("direct_phys") and not ended:
         if not args:
             raise UsageError(f"pipework {first} needs a guest")
-        return PassthroughCommand(first, parse_guest_ref(args[0]), tuple(args[1:]), verbose)
-    return _parse_attach(first, args, verbose, create_bridge, direct_phys, mtu, force)
+        return PassthroughCommand(
+            first, parse_guest_ref(args[0]), tuple(args[1:]), bool(opts.get("verbose"))
+        )
+    return _parse_attach(first, args, opts)
+
+
+#: options without a value, valid before and after the host interface -> AttachSpec field
+_FLAGS = {
+    "--create-bridge": "create_bridge",
+    "--force": "force",
+    "--vlan-filtering": "vlan_filtering",
+}
+#: options with a word as value (checked by the AttachSpec) -> AttachSpec field
+_VALUED = {
+    "--macvlan-mode": "macvlan_mode",
+    "--ipvlan-mode": "ipvlan_mode",
+    "--ovs-datapath": "ovs_datapath",
+}
+
+
+def _common_option(args: list[str], i: int, opts: dict[str, object]) -> int | None:
+    """Parse the option at ``args[i]`` into ``opts``: how many words it took, or None
+    when it is not one of the options allowed anywhere on the line."""
+    opt = args[i]
+    if opt in ("-v", "--verbose"):
+        opts["verbose"] = True
+        return 1
+    if opt in _FLAGS:
+        opts[_FLAGS[opt]] = True
+        return 1
+    if opt == "--mtu":
+        opts["mtu"] = parse_int(_take_value(args, i, opt), "--mtu", 68, 65535)
+        return 2
+    if opt in _VALUED:
+        opts[_VALUED[opt]] = _take_value(args, i, opt)
+        return 2
+    return None
+
+
+def _word(opts: dict[str, object], key: str) -> str | None:
+    value = opts.get(key)
+    return value if isinstance(value, str) else None
 
 
 def _parse_wait(args: list[str]) -> WaitCommand:
@@ -158,15 +199,7 @@ def _parse_wait(args: list[str]) -> WaitCommand:
     return WaitCommand(ifname, timeout)
 
 
-def _parse_attach(
-    first: str,
-    args: list[str],
-    verbose: bool,
-    create_bridge: bool,
-    direct_phys: bool,
-    mtu: int | None,
-    force: bool = False,
-) -> AttachCommand:
+def _parse_attach(first: str, args: list[str], opts: dict[str, object]) -> AttachCommand:
     host_if: str | None
     host_mac = None
     if first.startswith("mac:"):
@@ -198,22 +231,12 @@ def _parse_attach(
             if value not in ("4", "6"):
                 raise UsageError(f"invalid address family -a {value!r}: must be 4 or 6")
             family = int(value)
-        elif arg == "--mtu":
-            mtu = parse_int(_take_value(args, i, arg), "--mtu", 68, 65535)
-        elif arg in ("-v", "--verbose"):
-            verbose = True
-            i += 1
-            continue
-        elif arg == "--create-bridge":
-            create_bridge = True
-            i += 1
-            continue
-        elif arg == "--force":
-            force = True
-            i += 1
-            continue
         else:
-            raise UsageError(f"unknown option {arg!r} (see pipework --help)")
+            taken = _common_option(args, i, opts)
+            if taken is None:
+                raise UsageError(f"unknown option {arg!r} (see pipework --help)")
+            i += taken
+            continue
         i += 2
     if len(positional) < 2:
         what = "a guest and an address" if not positional else "an address (or dhcp, or 0/0)"
@@ -234,13 +257,17 @@ def _parse_attach(
         host_mac=host_mac,
         mac=mac,
         vlan=vlan,
-        mtu=mtu,
-        create_bridge=create_bridge,
-        direct_phys=direct_phys,
-        force=force,
         pkey=pkey,
+        mtu=mtu if isinstance(mtu := opts.get("mtu"), int) else None,
+        create_bridge=bool(opts.get("create_bridge")),
+        direct_phys=bool(opts.get("direct_phys")),
+        force=bool(opts.get("force")),
+        vlan_filtering=bool(opts.get("vlan_filtering")),
+        macvlan_mode=_word(opts, "macvlan_mode"),
+        ipvlan_mode=_word(opts, "ipvlan_mode"),
+        ovs_datapath=_word(opts, "ovs_datapath"),
     )
-    return AttachCommand(spec, verbose)
+    return AttachCommand(spec, bool(opts.get("verbose")))
 
 
 def parse_dhcp(text: str) -> DhcpRequest | None:

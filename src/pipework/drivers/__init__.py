@@ -29,6 +29,15 @@ class HostTarget:
         self.link = link
 
 
+def no_support(kind: str, exc: NetlinkError, hint: str | None = None) -> HostStateError:
+    """The kernel refused a kind of link or a feature it was built without (EOPNOTSUPP)."""
+    detail = exc.kernel_message or "EOPNOTSUPP"
+    return HostStateError(
+        f"this kernel has no {kind} support (RTNETLINK: Operation not supported)",
+        hint=f"{hint or f'a kernel with the {kind} driver is needed'} ({detail})",
+    )
+
+
 def get_link(host: NetlinkSocket, name: str) -> m.Link | None:
     """The host link called ``name``, or None."""
     try:
@@ -73,6 +82,10 @@ def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
         assert spec.host_if is not None
         name = spec.host_if
         link = get_link(host, name)
+    # @TAG that is only valid as an IPoIB partition key (hexadecimal), on anything else
+    if spec.vlan is None and spec.pkey is not None:
+        if link is None or link.type != ARPHRD_INFINIBAND:
+            raise UsageError(f"invalid VLAN id '{spec.pkey:x}': must be a number from 1 to 4094")
     if spec.direct_phys:
         if link is None:
             raise HostStateError(f"no host interface {name!r} to move into the guest")
@@ -85,7 +98,9 @@ def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
     if link is None:
         if name.startswith("br") or spec.create_bridge:
             return HostTarget("bridge", None)
-        if name.startswith("ovs"):
+        # An OVS bridge without a kernel link is one whose datapath failed; the
+        # OVS driver says so when the port it adds gets no OpenFlow number.
+        if name.startswith("ovs") or _is_ovs_bridge(name, unreachable=False):
             return HostTarget("ovs", None)
         if name.startswith("dummy"):
             if spec.vlan is not None:
@@ -96,25 +111,33 @@ def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
             hint="pipework creates a Linux bridge only when its name starts with 'br' "
             "(an Open vSwitch one with 'ovs'), or with --create-bridge",
         )
-    if link.type != ARPHRD_INFINIBAND and spec.vlan is None and spec.pkey is not None:
-        raise UsageError(f"invalid VLAN id '{spec.pkey:x}': must be a number from 1 to 4094")
     if link.kind == "bridge":
         return HostTarget("bridge", link)
-    if link.kind == "openvswitch" or _is_ovs_bridge(name):
+    # An OVS bridge's own link is an "openvswitch" device on the kernel datapath and
+    # a tap ("tun") on the userspace one; only then is OVS's database asked.
+    if link.kind == "openvswitch" or (link.kind == "tun" and _is_ovs_bridge(name)):
         return HostTarget("ovs", link)
     if link.type == ARPHRD_INFINIBAND:
         return HostTarget("ipoib", link)
     return HostTarget("ipvlan" if spec.ipvlan_mode else "macvlan", link)
 
 
-def _is_ovs_bridge(name: str) -> bool:
+def _is_ovs_bridge(name: str, *, unreachable: bool | None = None) -> bool:
+    """Whether OVS has a bridge ``name``; with its database down, ``unreachable``
+    is the answer, or (None) the error is raised."""
     from ..programs import which
 
     if which("ovs-vsctl") is None:
         return False
+    from ..errors import CommandError
     from .ovs import bridge_exists
 
-    return bridge_exists(name)
+    try:
+        return bridge_exists(name)
+    except CommandError:
+        if unreachable is None:
+            raise
+        return unreachable
 
 
 def plan(kind: str, ctx: AttachContext) -> list[Step]:

@@ -15,6 +15,7 @@ from ..errors import HostStateError, NetlinkError
 from ..executor import Step
 from ..marks import BRIDGE_MARK
 from ..netlink import messages as m
+from . import no_support
 from .veth import EEXIST, create_echoed, delete_quietly, get, veth_steps
 
 TYPE_CHECKING = False
@@ -117,8 +118,9 @@ def _vlan_filtering(ctx: AttachContext, rollback: Rollback) -> None:
         )
     except NetlinkError as exc:
         if exc.errno == 95:  # EOPNOTSUPP
-            raise HostStateError(
-                f"this kernel has no bridge VLAN filtering support ({exc})",
+            raise no_support(
+                "bridge VLAN filtering",
+                exc,
                 hint="a kernel built with CONFIG_BRIDGE_VLAN_FILTERING is needed",
             ) from None
         raise

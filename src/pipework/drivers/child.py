@@ -13,6 +13,7 @@ from ..executor import Step
 from ..mac import format_mac
 from ..marks import guest_mark
 from ..netlink import messages as m
+from . import no_support
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,13 +43,6 @@ def _mark(ctx: AttachContext, kind: str) -> str:
     parent = {"parent": ctx.uplink.name} if ctx.uplink is not None else {}
     return guest_mark(
         kind, ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode, **parent
-    )
-
-
-def no_support(kind: str, exc: NetlinkError) -> HostStateError:
-    return HostStateError(
-        f"this kernel has no {kind} support (RTNETLINK: Operation not supported)",
-        hint=f"a kernel with the {kind} driver is needed ({exc.kernel_message or 'EOPNOTSUPP'})",
     )
 
 

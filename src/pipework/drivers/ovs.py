@@ -39,18 +39,25 @@ def vsctl(*args: str, what: str) -> str:
                 f"{what}: the Open vSwitch database is not running ({message})",
                 hint="start Open vSwitch (ovs-ctl start, or systemctl start openvswitch-switch)",
             )
-        raise CommandError(f"{what}: ovs-vsctl failed: {message or f'exit {status}'}")
+        raise CommandError(
+            f"{what}: ovs-vsctl failed: {message or f'exit {status}'}", returncode=status
+        )
     return out
 
 
 def bridge_exists(name: str) -> bool:
-    from ..programs import capture, which
+    """Whether OVS has a bridge ``name``; an unreachable database is an error, not a no."""
+    from ..programs import which
 
-    program = which(VSCTL)
-    if program is None:
+    if which(VSCTL) is None:
         return False
-    status, _out, _err = capture([program, "--timeout=10", "br-exists", name], what="ovs-vsctl")
-    return status == 0
+    try:
+        vsctl("br-exists", name, what=f"look up OVS bridge {name}")
+    except CommandError as exc:
+        if exc.returncode == 2:  # br-exists: "no such bridge" is exit status 2
+            return False
+        raise
+    return True
 
 
 def plan(ctx: AttachContext) -> list[Step]:
@@ -76,6 +83,13 @@ def plan(ctx: AttachContext) -> list[Step]:
             lambda rollback: _add_port(ctx, bridge, rollback),
         )
     )
+    steps.append(
+        Step(
+            ctx.in_guest(f"ethtool -K {spec.container_ifname} tx off")
+            + "  # userspace datapath only",
+            lambda _rollback: _checksum_in_guest(ctx),
+        )
+    )
     return steps
 
 
@@ -88,7 +102,27 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     vsctl(*args, what=f"create OVS bridge {name}")
     ctx.created_bridge = True
     rollback.push(f"ovs-vsctl del-br {name}", lambda: _del_bridge_if_unused(name))
+    # ovs-vsctl returns once ovs-vswitchd has taken the change, so a bridge whose
+    # datapath could not be opened has no kernel interface now, and never will:
+    # ovs-vswitchd only logs it. Say so instead of attaching to a dead bridge.
     ctx.uplink = get(ctx, name)
+    if ctx.uplink is None:
+        raise _no_datapath(f"create OVS bridge {name}", ctx.spec.ovs_datapath or "system")
+
+
+def _no_datapath(what: str, datapath: str) -> CommandError:
+    if datapath == "system":
+        return CommandError(
+            f"{what}: this kernel has no Open vSwitch datapath support "
+            "(ovs-vswitchd could not open a datapath of type system)",
+            hint="load the openvswitch module, or use the userspace datapath "
+            "(pipework attach ... --ovs-datapath netdev, or ovs-vsctl add-br NAME "
+            "-- set bridge NAME datapath_type=netdev before pipework)",
+        )
+    return CommandError(
+        f"{what}: ovs-vswitchd could not open a datapath of type {datapath}",
+        hint="see ovs-vswitchd's log (/var/log/openvswitch/ovs-vswitchd.log)",
+    )
 
 
 def _del_bridge_if_unused(name: str) -> str | None:
@@ -119,11 +153,38 @@ def _add_port(ctx: AttachContext, bridge: str, rollback: Rollback) -> None:
     if ctx.spec.vlan is not None:
         args.append(f"tag={ctx.spec.vlan}")
     args += ["--", "set", "interface", port, *external_ids(ctx, bridge)]
-    vsctl(*args, what=f"add port {port} to OVS bridge {bridge}")
+    what = f"add port {port} to OVS bridge {bridge}"
+    vsctl(*args, what=what)
     rollback.push(
         f"ovs-vsctl del-port {bridge} {port}",
         lambda: _forget(vsctl("--if-exists", "del-port", bridge, port, what=f"remove port {port}")),
     )
+    # A port ovs-vswitchd could not open has no OpenFlow number (and an error
+    # column saying why); traffic would vanish silently, so fail here instead.
+    out = vsctl(
+        "get", "interface", port, "ofport", "error", "--",
+        "get", "bridge", bridge, "datapath_type",
+        what=what,
+    )  # fmt: skip
+    ofport, error, datapath = ([*out.splitlines(), "", "", ""])[:3]
+    datapath = datapath.strip().strip('"') or "system"
+    ctx.ovs_userspace = datapath == "netdev"
+    if ofport.strip() in ("-1", "[]", ""):
+        error = error.strip().strip('"')
+        if error in ("", "[]"):
+            raise _no_datapath(what, datapath)
+        raise CommandError(f"{what}: ovs-vswitchd could not open it: {error}")
+
+
+def _checksum_in_guest(ctx: AttachContext) -> None:
+    """On the userspace datapath, the guest computes its own checksums (see ethtool.py)."""
+    if not ctx.ovs_userspace:
+        return
+    from ..ethtool import disable_tx_checksum
+    from ..netns import inside
+
+    with inside(ctx.guest.netns):
+        disable_tx_checksum(ctx.spec.container_ifname)
 
 
 def _forget(_output: str) -> None:
@@ -148,7 +209,14 @@ def remove_port(port: str) -> None:
 
 
 def stale_ports() -> list[tuple[str, str]]:
-    """(bridge, port) of every OVS port pipework added whose interface is gone."""
+    """(bridge, port) of every OVS port pipework added whose interface is gone.
+
+    On the kernel datapath such a port's ofport turns to -1; the userspace
+    datapath keeps its number, so the test is whether the host still has a link
+    of that name (OVS ports live in the host's namespace).
+    """
+    from ..netlink import messages as m
+    from ..netlink.socket import NetlinkSocket
     from ..programs import which
 
     if which(VSCTL) is None:
@@ -162,11 +230,15 @@ def stale_ports() -> list[tuple[str, str]]:
         "interface",
         what="list OVS interfaces",
     )
+    with NetlinkSocket() as nl:
+        links = {m.parse_link(*r[1:]).name for r in nl.dump(m.dump_links(), op="list links")}
     stale = []
     for line in out.splitlines():
         name, _, rest = line.partition(",")
         ofport, _, ids = rest.partition(",")
-        if "pipework.bridge=" not in ids or ofport.strip() not in ("-1", "[]", ""):
+        if "pipework.bridge=" not in ids:
+            continue
+        if name in links and ofport.strip() not in ("-1", "[]", ""):
             continue
         bridge = ids.split("pipework.bridge=", 1)[1].split()[0].strip('"')
         stale.append((bridge, name))

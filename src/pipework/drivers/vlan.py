@@ -10,7 +10,8 @@ from __future__ import annotations
 from ..errors import HostStateError, NetlinkError
 from ..executor import Step
 from ..netlink import messages as m
-from .child import EEXIST, EOPNOTSUPP, no_support
+from . import no_support
+from .child import EEXIST, EOPNOTSUPP
 from .veth import delete_quietly, get
 
 TYPE_CHECKING = False
@@ -26,7 +27,12 @@ def vlan_steps(ctx: AttachContext) -> list[Step]:
     vid = ctx.spec.vlan
     if vid is None:
         ctx.parent_link = uplink
-        return []
+        if uplink.is_up:
+            return []
+        # as the original: a macvlan on a NIC that is down would carry nothing
+        return [
+            Step(f"ip link set {uplink.name} up", lambda rollback: _bring_up(ctx, uplink, rollback))
+        ]
     name = f"{uplink.name}.{vid}"
     if len(name) > 15:
         raise HostStateError(f"the VLAN interface name {name} would be longer than 15 bytes")
@@ -44,9 +50,10 @@ def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None
     assert uplink is not None
     existing = get(ctx, name)
     if existing is not None:
-        data = m.kind_data(existing)
+        # (the kind first: the attributes of another kind have no VLAN id to ask for)
+        data = m.kind_data(existing) if existing.kind == "vlan" else None
         tag = data.get_int("IFLA_VLAN_ID") if data is not None else None
-        if existing.kind != "vlan" or tag != vid:
+        if tag != vid:
             raise HostStateError(
                 f"{name} already exists but is not a VLAN device for tag {vid}",
                 hint="remove it, or use another VLAN",
@@ -71,4 +78,14 @@ def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None
     ctx.parent_link = link
     rollback.push(f"ip link del {name}", lambda: delete_quietly(ctx, link.index, name))
     # the original brings the parent up as well
-    ctx.host.request(m.set_link(uplink.index, up=True), op="bring up", obj=uplink.name)
+    if not uplink.is_up:
+        _bring_up(ctx, uplink, rollback)
+
+
+def _bring_up(ctx: AttachContext, link: m.Link, rollback: Rollback) -> None:
+    ctx.host.request(m.set_link(link.index, up=True), op="bring up", obj=link.name)
+
+    def undo() -> None:
+        ctx.host.request(m.set_link(link.index, up=False), op="bring down", obj=link.name)
+
+    rollback.push(f"ip link set {link.name} down", undo)
