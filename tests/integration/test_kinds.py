@@ -11,61 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Callable
 
 import pytest
 
 from .conftest import (
     PIPEWORK,
-    Cleanup,
     addresses,
-    have,
+    in_ns,
     link,
+    ovs_ports,
+    pings,
     pipework,
-    require,
     sh,
+    tcp_works,
     unique,
     wait_until,
 )
-
-
-def in_ns(ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh("ip", "netns", "exec", ns, *argv, check=check)
-
-
-def pings(ns: str, address: str) -> bool:
-    return in_ns(ns, "ping", "-c", "1", "-W", "2", address, check=False).returncode == 0
-
-
-def tcp_works(server_ns: str, client_ns: str, address: str, port: int) -> bool:
-    """A line sent over TCP arrives (busybox nc): checksums and all, not just ICMP."""
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", server_ns, "busybox", "nc", "-l", "-p", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until(
-            lambda: (
-                f":{port:04X}" in in_ns(server_ns, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
-            ),
-            5,
-            "the listener",
-        )
-        subprocess.run(
-            ["ip", "netns", "exec", client_ns, "busybox", "nc", "-w", "3", address, str(port)],
-            input="pipework-tcp\n",
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        out, _ = server.communicate(timeout=5)
-        return "pipework-tcp" in out
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=5)
 
 
 def kernel_has(kind: str, *args: str) -> bool:
@@ -83,46 +44,7 @@ def kernel_has(kind: str, *args: str) -> bool:
         sh("ip", "netns", "del", ns)
 
 
-@pytest.fixture
-def nic(cleanup: Cleanup) -> Callable[..., str]:
-    """A veth end standing in for a physical NIC, itself down (as a NIC nobody uses);
-    its peer, up, is the far end of the cable."""
-
-    def make(mac: str | None = None, mtu: int | None = None) -> str:
-        name = unique("pwtnic")[:12]
-        cleanup.add(f"nic {name}", lambda: sh("ip", "link", "del", name, check=False))
-        extra = ["address", mac] if mac else []
-        sh("ip", "link", "add", name, *extra, "type", "veth", "peer", "name", name + "p")
-        if mtu:
-            sh("ip", "link", "set", name, "mtu", str(mtu))
-        sh("ip", "link", "set", name + "p", "up")  # the cable is plugged in: carrier
-        return name
-
-    return make
-
-
 # --- Open vSwitch ----------------------------------------------------------------
-
-
-def ovs_running() -> bool:
-    return have("ovs-vsctl") and sh("ovs-vsctl", "--timeout=5", "show", check=False).returncode == 0
-
-
-@pytest.fixture
-def ovs_bridge(cleanup: Cleanup) -> Callable[[], str]:
-    """A name for an OVS bridge (starting with ovs), deleted from OVS afterwards."""
-    require(ovs_running(), "Open vSwitch is not running (scripts/test starts it)")
-
-    def make() -> str:
-        name = unique("ovspwt")[:15]
-        cleanup.add(f"ovs bridge {name}", lambda: sh("ovs-vsctl", "--if-exists", "del-br", name))
-        return name
-
-    return make
-
-
-def ovs_ports(bridge: str) -> list[str]:
-    return sh("ovs-vsctl", "list-ports", bridge).stdout.split()
 
 
 def test_ovs_tags_separate_guests_and_tcp_crosses_the_userspace_datapath(make_netns, ovs_bridge):

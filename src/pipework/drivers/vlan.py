@@ -38,8 +38,8 @@ def vlan_steps(ctx: AttachContext) -> list[Step]:
         raise HostStateError(f"the VLAN interface name {name} would be longer than 15 bytes")
     return [
         Step(
-            f"ip link add link {uplink.name} name {name} type vlan id {vid} && "
-            f"ip link set {name} up",
+            f"ip link set {uplink.name} up && "
+            f"ip link add link {uplink.name} name {name} up type vlan id {vid}",
             lambda rollback: _ensure(ctx, name, vid, rollback),
         )
     ]
@@ -59,7 +59,14 @@ def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None
                 hint="remove it, or use another VLAN",
             )
         ctx.parent_link = existing
+        for lower in (uplink, existing):  # as the original: both up, or nothing flows
+            if not lower.is_up:
+                _bring_up(ctx, lower, rollback)
         return
+    # as the original, the NIC comes up too; first, as a VLAN cannot come up on a
+    # parent that is down (ENETDOWN)
+    if not uplink.is_up:
+        _bring_up(ctx, uplink, rollback)
     req = m.create_link(
         "vlan", name, parent=uplink.index, mtu=uplink.mtu, data=[("IFLA_VLAN_ID", vid)], up=True
     )
@@ -77,9 +84,6 @@ def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None
         raise HostStateError(f"{name} vanished right after pipework created it")
     ctx.parent_link = link
     rollback.push(f"ip link del {name}", lambda: delete_quietly(ctx, link.index, name))
-    # the original brings the parent up as well
-    if not uplink.is_up:
-        _bring_up(ctx, uplink, rollback)
 
 
 def _bring_up(ctx: AttachContext, link: m.Link, rollback: Rollback) -> None:
