@@ -14,9 +14,9 @@ NAMES = ("demo1", "demo2")
 BRIDGES = ("br1", "lab0")
 
 
-def _blocks(text: str, lang: str) -> list[str]:
-    """The fenced code blocks of ``text`` whose info string is ``lang``."""
-    blocks: list[str] = []
+def _fenced(text: str) -> list[tuple[str, str]]:
+    """(info string, body) of every fenced code block of ``text``, in order."""
+    blocks: list[tuple[str, str]] = []
     current: list[str] | None = None
     current_lang = ""
     for line in text.splitlines():
@@ -24,17 +24,21 @@ def _blocks(text: str, lang: str) -> list[str]:
             if current is None:
                 current, current_lang = [], line[3:].strip()
             else:
-                if current_lang == lang:
-                    blocks.append("\n".join(current) + "\n")
+                blocks.append((current_lang, "\n".join(current) + "\n"))
                 current = None
         elif current is not None:
             current.append(line)
     return blocks
 
 
+def _blocks(text: str, lang: str) -> list[str]:
+    """The fenced code blocks of ``text`` whose info string is ``lang``."""
+    return [body for info, body in _fenced(text) if info == lang]
+
+
 def _usage_section() -> str:
     text = README.read_text()
-    return text[text.index("## Usage") : text.index("## What pipework changes")]
+    return text[text.index("## Usage") : text.index("## Host-side kinds")]
 
 
 def _argv(line: str) -> list[str]:
@@ -96,6 +100,48 @@ def test_readme_usage_examples_run_as_written(cleanup):
 
 def _readme() -> str:
     return README.read_text()
+
+
+KINDS_NETNS = ("red", "blue")
+KINDS_LINKS = ("nic0", "nic1", "nic2", "br2")
+
+
+def run_kinds_examples(cleanup, langs: tuple[str, ...]) -> int:
+    """Run the "Host-side kinds" examples in fenced blocks of ``langs``, in order;
+    everything they make is removed afterwards whatever happens. Returns how many
+    commands ran."""
+    for name in KINDS_NETNS:
+        require(not Path(f"/run/netns/{name}").exists(), f"netns {name} exists; not touching it")
+    for name in KINDS_LINKS:
+        require(link(name) is None, f"{name} exists on this host; not touching it")
+    cleanup.add("ovs0", lambda: sh("ovs-vsctl", "--if-exists", "del-br", "ovs0", check=False))
+    for name in KINDS_LINKS:
+        cleanup.add(f"link {name}", lambda n=name: sh("ip", "link", "del", n, check=False))
+    for name in KINDS_NETNS:
+        cleanup.add(f"netns {name}", lambda n=name: sh("ip", "netns", "del", n, check=False))
+
+    text = _readme()
+    section = text[text.index("## Host-side kinds") : text.index("## What pipework changes")]
+    commands = [
+        line
+        for info, body in _fenced(section)
+        if info in langs
+        for line in body.splitlines()
+        if line.strip()
+    ]
+    for line in commands:
+        res = subprocess.run(_argv(line), capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, f"README example failed: {line}\n{res.stdout}{res.stderr}"
+    return len(commands)
+
+
+def test_readme_kinds_examples_run_as_written(cleanup):
+    """The examples of the kinds this kernel has (the stock-kernel ones: tests/kernel)."""
+    require(
+        sh("ovs-vsctl", "--timeout=5", "show", check=False).returncode == 0,
+        "Open vSwitch is not running (scripts/test starts it)",
+    )
+    assert run_kinds_examples(cleanup, ("sh",)) >= 20
 
 
 def test_the_demo_command_runs_and_cleans_up():

@@ -41,6 +41,9 @@ def ovs_kernel_datapath() -> Iterator[None]:
     for path in ("/etc/openvswitch/conf.db", "/var/lib/openvswitch/conf.db"):
         if os.path.exists(path):
             os.remove(path)
+    # The userspace datapath's bridge ports are tap devices; without systemd nobody
+    # made /dev/net/tun, whose first open would load the module.
+    subprocess.run(["modprobe", "tun"], check=True, capture_output=True, timeout=60)
     subprocess.run(
         ["/usr/share/openvswitch/scripts/ovs-ctl", "start", "--system-id=random"],
         check=True,
