@@ -83,9 +83,9 @@ def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
         name = spec.host_if
         link = get_link(host, name)
     # @TAG that is only valid as an IPoIB partition key (hexadecimal), on anything else
-    if spec.vlan is None and spec.pkey is not None:
-        if link is None or link.type != ARPHRD_INFINIBAND:
-            raise UsageError(f"invalid VLAN id '{spec.pkey:x}': must be a number from 1 to 4094")
+    not_ib = link is None or link.type != ARPHRD_INFINIBAND
+    if spec.vlan is None and spec.pkey is not None and not_ib:
+        raise UsageError(f"invalid VLAN id '{spec.pkey:x}': must be a number from 1 to 4094")
     if spec.direct_phys:
         if link is None:
             raise HostStateError(f"no host interface {name!r} to move into the guest")
