@@ -78,6 +78,18 @@ CLI_CASES = [
         ],
     ),
     ("modern: --ifname with --all", ["detach", "{ns}", "--ifname", "eth1", "--all"]),
+    ("unknown macvlan mode", ["--macvlan-mode", "hairpin", "{br}", "{ns}", GOOD_ADDR]),
+    ("unknown ipvlan mode", ["attach", "{ns}", "--to", "{br}", "--ipvlan-mode", "l4"]),
+    ("unknown OVS datapath", ["{br}", "--ovs-datapath", "dpdk0", "{ns}", GOOD_ADDR]),
+    (
+        "macvlan and ipvlan modes together",
+        ["{br}", "--macvlan-mode", "vepa", "--ipvlan-mode", "l2", "{ns}", GOOD_ADDR],
+    ),
+    ("--direct-phys after the host interface", ["{br}", "--direct-phys", "{ns}", GOOD_ADDR]),
+    ("malformed mac: selector", ["--direct-phys", "mac:02:00", "{ns}", GOOD_ADDR]),
+    ("link: one guest twice", ["link", "{ns}", "{ns}:eth2"]),
+    ("link: bad address", ["link", "{ns}", "{ns}:eth2", "--ip-a", "198.51.100.300/24"]),
+    ("link: one end only", ["link", "{ns}"]),
 ]
 
 
