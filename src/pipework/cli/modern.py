@@ -62,14 +62,17 @@ _VERBOSE = Opt("-v,--verbose", "print each kernel operation as the equivalent ip
 VERBS = {
     "attach": Verb(
         "attach",
-        "Plumb GUEST into a bridge: a veth pair, the guest end born inside the guest, with "
-        "addresses and a default route. Re-running the same request changes nothing.",
-        "GUEST --to BRIDGE [options]",
+        "Plumb GUEST into a host interface: a Linux or OVS bridge (a veth pair, the guest "
+        "end born inside the guest), a NIC (a macvlan or ipvlan made inside the guest), "
+        "dummy, or the NIC itself with --direct-phys; with addresses and a default route. "
+        "Re-running the same request changes nothing.",
+        "GUEST --to HOSTIF [options]",
         [
             Opt(
                 "--to",
-                "the bridge (created when missing and named br*, or with --create-bridge)",
-                "BRIDGE",
+                "a bridge (created when missing and named br* or ovs*, or with "
+                "--create-bridge), an OVS bridge, a NIC, or dummy",
+                "HOSTIF",
             ),
             Opt(
                 "--ip",
@@ -258,7 +261,7 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
 
     bridge = values.get("to")
     if not isinstance(bridge, str):
-        raise UsageError("pipework attach: --to BRIDGE is required")
+        raise UsageError("pipework attach: --to HOSTIF is required")
     addresses = tuple(parse_ip_arg(str(t)) for t in values.get("ip", []))  # type: ignore[attr-defined]
     gateways: tuple[IPAddress, ...] = tuple(
         parse_address(str(t), "gateway")
