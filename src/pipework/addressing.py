@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .netlink.socket import NetlinkSocket
 
     _V = TypeVar("_V")
+    #: records an undo: Rollback.push, or a no-op where nothing is rolled back
+    Push = Callable[[str, Callable[[], "str | None"]], None]
 
 ESRCH, ENODEV, EEXIST, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL = 3, 19, 17, 101, 113, 99
 _GONE = (ENODEV, ESRCH, EADDRNOTAVAIL)
@@ -45,6 +47,10 @@ def plan(ctx: AttachContext) -> list[Step]:
             text += " nodad"
         steps.append(Step(ctx.in_guest(text), _later(_add_address, ctx, iface)))
     steps.append(Step(ctx.in_guest(f"ip link set {name} up"), _later(_link_up, ctx, None)))
+    if addressing.dhcp is not None:
+        from .dhcp.steps import plan as dhcp_plan
+
+        steps += dhcp_plan(ctx)
     for gateway in addressing.gateways:
         commands = [f"ip -{gateway.family} route del default"]
         if needs_onlink_route(gateway, addressing.addresses):
@@ -162,25 +168,45 @@ def _link_up(ctx: AttachContext, _unused: None, rollback: Rollback) -> None:
 
 
 def _set_gateway(ctx: AttachContext, gateway: IPAddress, rollback: Rollback) -> None:
-    nl = ctx.guest_nl
-    index = guest_link(ctx).index
-    where = f"in {ctx.guest.label}"
+    set_default_route(
+        ctx.guest_nl,
+        guest_link(ctx).index,
+        gateway,
+        ctx.spec.addressing.addresses,
+        ctx.guest.label,
+        rollback.push,
+    )
+
+
+def set_default_route(
+    nl: NetlinkSocket,
+    index: int,
+    gateway: IPAddress,
+    addresses: tuple[IPInterface, ...],
+    label: str,
+    push: Push,
+) -> None:
+    """Replace the default routes of ``gateway``'s family with one via ``gateway`` on
+    link ``index`` (``addresses``: the link's, for the on-link test); ``push``
+    records how to undo each change (the old routes come back exactly)."""
+    where = f"in {label}"
     for _type, data, start, end in nl.dump(m.dump_routes(gateway.af), op="list routes", obj=where):
         route = m.parse_route(data, start, end)
         if route.dst_len or route.table != m.RT_TABLE_MAIN or route.type != m.RTN_UNICAST:
             continue
         again = m.replay_route(data, start, end)  # every attribute, to put it back exactly
         nl.request(m.delete_route(route), op="remove the default route", obj=where)
-        rollback.push("restore the old default route", _replayer(nl, again, where))
+        push("restore the old default route", _replayer(nl, again, where))
     oif: int | None = index
-    if needs_onlink_route(gateway, ctx.spec.addressing.addresses):
+    if needs_onlink_route(gateway, addresses):
         if _reachable(nl, gateway):
             oif = None  # as the original: the kernel's existing route to the gateway decides
         else:
-            _add_route(
-                ctx, rollback, gateway.packed, gateway.bits, None, m.RT_SCOPE_LINK, index, gateway
-            )
-    _add_route(ctx, rollback, None, 0, gateway.packed, m.RT_SCOPE_UNIVERSE, oif, gateway)
+            add_route(
+                nl, push, label, gateway.af, gateway.packed, gateway.bits, None, m.RT_SCOPE_LINK,
+                index,
+            )  # fmt: skip
+    add_route(nl, push, label, gateway.af, None, 0, gateway.packed, m.RT_SCOPE_UNIVERSE, oif)
 
 
 def needs_onlink_route(gateway: IPAddress, addresses: tuple[IPInterface, ...]) -> bool:
@@ -200,19 +226,20 @@ def _reachable(nl: NetlinkSocket, gateway: IPAddress) -> bool:
     return True
 
 
-def _add_route(
-    ctx: AttachContext,
-    rollback: Rollback,
+def add_route(
+    nl: NetlinkSocket,
+    push: Push,
+    label: str,
+    family: int,
     dst: bytes | None,
     dst_len: int,
     via: bytes | None,
     scope: int,
     oif: int | None,
-    gateway: IPAddress,
 ) -> None:
-    nl = ctx.guest_nl
+    """Add a route to the main table (``push`` records its removal)."""
     route = m.Route(
-        family=gateway.af,
+        family=family,
         dst_len=dst_len,
         table=m.RT_TABLE_MAIN,
         protocol=m.RTPROT_BOOT,
@@ -224,12 +251,19 @@ def _add_route(
         priority=None,
         prefsrc=None,
     )
-    what = f"{gateway}/{dst_len}" if dst_len else f"default via {gateway}"
-    nl.request(m.add_route(route), op="add route", obj=f"{what} in {ctx.guest.label}")
-    rollback.push(
+    what = _describe_route(family, dst, dst_len, via)
+    nl.request(m.add_route(route), op="add route", obj=f"{what} in {label}")
+    push(
         f"ip route del {what}",
         _quietly(lambda: nl.request(m.delete_route(route), op="remove route", obj=what)),
     )
+
+
+def _describe_route(family: int, dst: bytes | None, dst_len: int, via: bytes | None) -> str:
+    from .inet import IPAddress
+
+    target = f"{IPAddress(family, dst)}/{dst_len}" if dst and dst_len else "default"
+    return target + (f" via {IPAddress(family, via)}" if via else "")
 
 
 def _replayer(nl: NetlinkSocket, req: tuple[int, int, bytes], where: str) -> Callable[[], None]:

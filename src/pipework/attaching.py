@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import addressing, drivers, executor
 from .announce import HostAnnouncer, announce
 from .context import AttachContext
-from .errors import AlreadyAttached, NotSupportedYet, PipeworkError
+from .errors import AlreadyAttached, PipeworkError
 from .guests import resolve
 from .model import Attachment
 from .netlink.socket import NetlinkSocket
@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .inet import IPAddress, IPInterface
     from .model import AttachSpec, Guest
 
 #: stands in a result slot until its attach is done
@@ -24,10 +25,8 @@ _placeholder: PipeworkError = PipeworkError("not attached")
 
 
 def check_supported(spec: AttachSpec) -> None:
-    """Refuse, before anything else, the forms of the original that are not built yet."""
-    dhcp = spec.addressing.dhcp
-    if dhcp is not None:
-        raise NotSupportedYet(f"DHCP ({dhcp})")
+    """Refuse, before anything else, the forms of the original that are not built yet
+    (none left: every form of the original command line is built)."""
 
 
 def attach(
@@ -171,6 +170,7 @@ def _apply(
     if target.kind == "ipoib" and spec.container_ifname == "eth1":
         spec = spec.replace(container_ifname="ib0")  # the original's default for IPoIB
     ctx = AttachContext(spec, guest, host)
+    ctx.kind = target.kind
     ctx.uplink = target.link
     ctx.arp_from_host = arp_from_host
     try:
@@ -205,6 +205,34 @@ def _after(kind: str, ctx: AttachContext) -> list[str]:
     return warnings
 
 
+def _addresses(ctx: AttachContext) -> tuple[IPInterface, ...]:
+    """The static addresses asked for; with DHCP, what the guest interface has now."""
+    if ctx.spec.addressing.dhcp is None:
+        return ctx.spec.addressing.addresses
+    if ctx.lease is not None:
+        from .dhcp.configure import lease_interface
+
+        return (lease_interface(ctx.lease),)
+    from .inet import IPAddress, IPInterface
+    from .netlink import messages as m
+
+    index = ctx.guest_link.index if ctx.guest_link else None
+    found = []
+    for reply in ctx.guest_nl.dump(m.dump_addresses(), op="list addresses"):
+        a = m.parse_address(*reply[1:])
+        if a.index == index and a.scope == m.RT_SCOPE_UNIVERSE and a.local:
+            found.append(IPInterface(IPAddress(4 if a.family == 2 else 6, a.local), a.prefixlen))
+    return tuple(found)
+
+
+def _gateways(ctx: AttachContext) -> tuple[IPAddress, ...]:
+    if ctx.lease is not None and ctx.lease.routers and not ctx.lease.routes:
+        from .inet import IPAddress
+
+        return (IPAddress(4, ctx.lease.routers[0]),)
+    return ctx.spec.addressing.gateways
+
+
 def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
     link = ctx.guest_link
     assert link is not None
@@ -217,8 +245,8 @@ def _result(ctx: AttachContext, warnings: list[str]) -> Attachment:
         container_ifname=spec.container_ifname,
         host_ifname=ctx.host_ifname,
         bridge=ctx.uplink.name if ctx.uplink is not None else (spec.host_if or ""),
-        addresses=spec.addressing.addresses,
-        gateways=spec.addressing.gateways,
+        addresses=_addresses(ctx),
+        gateways=_gateways(ctx),
         mac=link.address or b"",
         mtu=link.mtu or 0,
         created_bridge=ctx.created_bridge,

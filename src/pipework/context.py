@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 IPPROTO_ICMPV6 = 58
 
 if TYPE_CHECKING:
+    from .dhcp.client import Lease, Session
     from .model import AttachSpec, Guest
     from .netlink.messages import Link
 
@@ -27,12 +28,15 @@ class AttachContext:
         "arp_from_host",
         "arp_notify_before",
         "created_bridge",
+        "dhcp_session",
         "guest",
         "guest_index",
         "guest_link",
         "host",
         "host_ifname",
         "host_link",
+        "kind",
+        "lease",
         "ovs_userspace",
         "parent_link",
         "spec",
@@ -49,6 +53,11 @@ class AttachContext:
         #: the lower device of an interface made in the guest (a NIC, or its VLAN)
         self.parent_link: Link | None = None
         self.created_bridge = False
+        #: the driver kind (drivers.KINDS), set when chosen
+        self.kind = ""
+        #: the built-in DHCP client's session and lease (dhcp/steps.py)
+        self.dhcp_session: Session | None = None
+        self.lease: Lease | None = None
         #: the OVS bridge uses the userspace datapath (drivers/ovs.py, ethtool.py)
         self.ovs_userspace = False
         self.host_ifname = ""
@@ -111,6 +120,9 @@ class AttachContext:
         return self._home
 
     def close(self) -> None:
+        if self.dhcp_session is not None:
+            self.dhcp_session.close()
+            self.dhcp_session = None
         if self._home is not None:
             self._home.close()
             self._home = None

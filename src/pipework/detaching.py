@@ -53,6 +53,7 @@ def detach(
             mine = mark_inode == inode if inode is not None else _same_guest(label, ref)
             if not mine or (not everything and mark_ifname != ifname):
                 continue
+            _stop_renewal(mark_inode, mark_ifname, verbose)
             if verbose:
                 sys.stderr.write(f"+ ip link del {link.name}\n")
             if link.master is None or names.get(link.master) == "ovs-system":
@@ -87,6 +88,7 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
                 continue
             if not everything and link.name != ifname:
                 continue
+            _stop_renewal(guest.netns.inode, link.name, verbose)
             if mark["kind"] == "direct":
                 original = mark.get("orig", link.name)
                 if verbose:
@@ -105,3 +107,28 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
                     raise
             removed.append(f"{link.name} (in {guest.label})")
     return removed
+
+
+def _stop_renewal(inode: int, ifname: str, verbose: bool) -> None:
+    """A lease renewal process (``dhcp-f``) of the interface releases the lease and
+    ends before the interface goes; an external client pipework left running ends."""
+    import os
+
+    from .dhcp import external
+    from .dhcp.state import STATE_DIR, key
+
+    if os.path.isdir(external.SANDBOX_DIR):  # pipework has run an external client here
+        for pid in external.stop_clients(inode, ifname):
+            if verbose:
+                import sys
+
+                sys.stderr.write(f"+ kill {pid}  # the DHCP client pipework started\n")
+    if not os.path.isdir(STATE_DIR):
+        return
+    from .dhcp.keeper import stop
+
+    name = key(inode, ifname)
+    if stop(name, release=True) and verbose:
+        import sys
+
+        sys.stderr.write(f"+ kill $(cat {STATE_DIR}/{name}.pid)  # releases the DHCP lease\n")

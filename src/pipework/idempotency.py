@@ -82,7 +82,11 @@ def differences(ctx: AttachContext, host_link: m.Link) -> tuple[m.Link, list[str
         if a.index == guest.index and a.scope == m.RT_SCOPE_UNIVERSE
     }
     want = {str(a) for a in spec.addressing.addresses}
-    if have != want:
+    if spec.addressing.dhcp is not None:
+        # a lease: whatever address the server gave is the one asked for
+        if not any(":" not in a for a in have):
+            diffs.append(f"it has no IPv4 address, asked {spec.addressing.dhcp}")
+    elif have != want:
         diffs.append(
             f"it has {', '.join(sorted(have)) or 'no address'}, "
             f"asked {', '.join(sorted(want)) or 'no address'}"

@@ -24,6 +24,7 @@ class Seen(Record):
         "addresses",
         "bridge",
         "container_ifname",
+        "dhcp",
         "guest",
         "host_ifname",
         "host_index",
@@ -44,6 +45,8 @@ class Seen(Record):
     mac: str
     mtu: int
     state: str
+    #: the lease renewal process of ``dhcp-f``, if one runs: pid, server, expiry
+    dhcp: dict[str, object] | None
 
     def __init__(self, **fields: object) -> None:
         self._init(**fields)
@@ -146,7 +149,27 @@ def _describe(
         mac=format_mac(guest_link.address) if guest_link and guest_link.address else "",
         mtu=guest_link.mtu or 0 if guest_link else 0,
         state=_state(guest_link) if guest_link else "guest gone",
+        dhcp=_renewal(inode, guest_link.name if guest_link else ifname),
     )
+
+
+def _renewal(inode: int, ifname: str) -> dict[str, object] | None:
+    """What the lease renewal process of this interface says, when one runs."""
+    import os
+
+    from .dhcp.state import STATE_DIR
+
+    if not os.path.isdir(STATE_DIR):
+        return None
+    from .dhcp import state
+
+    name = state.key(inode, ifname)
+    pid = state.keeper_pid(name)
+    record = state.load(name) if pid is not None else None
+    lease = record.get("lease") if record else None
+    if not isinstance(lease, dict):
+        return None
+    return {"pid": pid, "server": lease.get("server"), "expires": lease.get("expires")}
 
 
 def render_table(rows: list[Seen]) -> str:
@@ -159,7 +182,7 @@ def render_table(rows: list[Seen]) -> str:
             s.bridge or "-",
             ",".join(s.addresses) or "-",
             s.mac or "-",
-            s.state,
+            s.state + (f", dhcp renewing (pid {s.dhcp['pid']})" if s.dhcp else ""),
         )
         for s in rows
     ]

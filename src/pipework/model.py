@@ -23,6 +23,8 @@ IPVLAN_MODES = ("l2", "l3", "l3s")
 OVS_DATAPATHS = ("system", "netdev")
 #: DHCP clients of the original's DHCP modes (``dhcp`` is pipework's own).
 DHCP_CLIENTS = ("dhcp", "udhcpc", "dhclient", "dhcpcd")
+#: how long the built-in client waits for a lease by default (seconds)
+DHCP_TIMEOUT = 30.0
 
 
 class GuestRef(Record):
@@ -44,15 +46,43 @@ class GuestRef(Record):
 
 
 class DhcpRequest(Record):
-    """A DHCP mode of the original syntax: ``dhcp``, ``udhcpc-f:-t 5`` and so on."""
+    """A DHCP mode: ``dhcp`` (the built-in client; ``dhcp-f`` keeps renewing), or one
+    of the original's external clients, ``udhcpc-f:-t 5`` and so on.
 
-    __slots__ = ("client", "foreground", "options")
+    ``hostname`` (option 12) defaults to the guest's name, as the original sends it;
+    ``dns`` writes the servers of the lease into the guest's resolv.conf; ``timeout``
+    bounds the built-in client's wait for a lease.
+    """
+
+    __slots__ = ("client", "dns", "foreground", "hostname", "options", "timeout", "vendor_class")
     client: str  # dhcp | udhcpc | dhclient | dhcpcd
     foreground: bool
     options: str
+    hostname: str | None
+    vendor_class: str | None
+    dns: bool
+    timeout: float
 
-    def __init__(self, client: str, foreground: bool = False, options: str = "") -> None:
-        self._init(client=client, foreground=foreground, options=options)
+    def __init__(
+        self,
+        client: str,
+        foreground: bool = False,
+        options: str = "",
+        *,
+        hostname: str | None = None,
+        vendor_class: str | None = None,
+        dns: bool = False,
+        timeout: float = DHCP_TIMEOUT,
+    ) -> None:
+        self._init(
+            client=client,
+            foreground=foreground,
+            options=options,
+            hostname=hostname,
+            vendor_class=vendor_class,
+            dns=dns,
+            timeout=timeout,
+        )
 
     def __str__(self) -> str:
         text = self.client + ("-f" if self.foreground else "")
@@ -227,6 +257,24 @@ def _validate_spec(spec: AttachSpec) -> None:
             raise UsageError(f"invalid DHCP request {dhcp!r}")
         if addressing.addresses or addressing.gateways:
             raise UsageError("DHCP cannot be combined with static addresses or gateways")
+        _validate_dhcp(dhcp)
+
+
+def _validate_dhcp(dhcp: DhcpRequest) -> None:
+    if type(dhcp.timeout) not in (int, float) or not 0 < dhcp.timeout <= 3600:
+        raise UsageError(f"invalid DHCP timeout {dhcp.timeout!r}: must be 0-3600 seconds")
+    for value, what in ((dhcp.hostname, "DHCP hostname"), (dhcp.vendor_class, "vendor class")):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not 0 < len(value) <= 255 or not value.isascii():
+            raise UsageError(f"invalid {what} {value!r}: 1-255 ASCII characters")
+        if not value.isprintable():
+            raise UsageError(f"invalid {what} {value!r}: control characters")
+    if dhcp.client != "dhcp" and (dhcp.hostname or dhcp.vendor_class or dhcp.dns):
+        raise UsageError(
+            f"{dhcp.client} takes its own options (after '{dhcp.client}:'); "
+            "--hostname and --dns are for the built-in client"
+        )
 
 
 class Attachment(Record):

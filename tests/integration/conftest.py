@@ -2,7 +2,8 @@
 
 Every object a test creates carries the ``pwt`` prefix, is registered for removal
 before it is created, and is removed even when the test fails. An autouse fixture
-snapshots the host's links, addresses, routes and Open vSwitch ports around every test and fails the
+snapshots the host's links, addresses, routes, Open vSwitch ports, resolv.conf and
+hostname around every test and fails the
 test if anything is left behind or changed.
 
 Without root (or without LXC or Docker) tests are skipped, unless
@@ -12,12 +13,14 @@ PIPEWORK_REQUIRE_ALL=1 (as in CI), which turns every skip into a failure.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -114,7 +117,23 @@ def host_snapshot() -> dict[str, object]:
         for r in ip_json("route", "show", "table", "all")
         if not str(r.get("dst", "")).startswith(("fe80:", "ff00:"))
     )
-    return {"links": links, "addresses": addrs, "routes": routes, "ovs": _ovs_ports()}
+    return {
+        "links": links,
+        "addresses": addrs,
+        "routes": routes,
+        "ovs": _ovs_ports(),
+        # what a DHCP client's script run naively in a netns overwrites on the host
+        "resolv.conf": _read_bytes("/etc/resolv.conf"),
+        "hostname": os.uname().nodename,
+    }
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def _ovs_ports() -> list[str]:
@@ -184,6 +203,8 @@ def make_netns(cleanup: Cleanup) -> Callable[..., str]:
 
     def make(name: str | None = None) -> str:
         ns = name or unique("pwt-ns")
+        # --dns writes /etc/netns/NAME/resolv.conf, which `ip netns del` leaves
+        cleanup.add(f"/etc/netns/{ns}", lambda: shutil.rmtree(f"/etc/netns/{ns}", True))
         cleanup.add(f"netns {ns}", lambda: sh("ip", "netns", "del", ns, check=False))
         sh("ip", "netns", "add", ns)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
@@ -395,3 +416,106 @@ def ovs_bridge(cleanup: Cleanup) -> Callable[[], str]:
 
 def ovs_ports(bridge: str) -> list[str]:
     return sh("ovs-vsctl", "list-ports", bridge).stdout.split()
+
+
+# --- real runtimes: LXC and Docker containers ------------------------------------
+
+
+def _lxc_state(name: str) -> str:
+    res = sh("lxc-info", "-n", name, "-s", check=False)
+    return res.stdout.split(":", 1)[-1].strip() if res.returncode == 0 else ""
+
+
+def _lxc_pid(name: str) -> int:
+    out = sh("lxc-info", "-n", name, "-p").stdout
+    return int(out.split(":", 1)[1])
+
+
+@pytest.fixture
+def lxc_container(cleanup: Cleanup) -> Callable[..., str]:
+    """Create (and by default start) a busybox LXC container; destroyed after the test."""
+    require(have("lxc-create") and have("lxc-start"), "LXC is not installed (apt-get install lxc)")
+    require(os.path.exists("/bin/busybox"), "busybox-static is not installed")
+
+    def make(name: str | None = None, start: bool = True) -> str:
+        ct = name or unique("pwt-ct")
+        require(_lxc_state(ct) == "", f"an LXC container {ct} already exists; not touching it")
+        # lxc-start needs the bridge the default config names; create it if missing.
+        if link("lxcbr0") is None:
+            cleanup.add("bridge lxcbr0", lambda: sh("ip", "link", "del", "lxcbr0", check=False))
+            sh("ip", "link", "add", "lxcbr0", "type", "bridge")
+            sh("ip", "link", "set", "lxcbr0", "up")
+        cleanup.add(f"lxc {ct}", lambda: sh("lxc-destroy", "-f", "-n", ct, check=False))
+        sh("lxc-create", "-t", "busybox", "-n", ct, timeout=120)
+        if start:
+            cleanup.add(f"stop lxc {ct}", lambda: sh("lxc-stop", "-k", "-n", ct, check=False))
+            sh("lxc-start", "-n", ct, "-d")
+            wait_until(lambda: _lxc_state(ct) == "RUNNING", 30, f"{ct} to run")
+        return ct
+
+    return make
+
+
+IMAGE = "pwt-busybox:test"
+APPLETS = ("sh", "ping", "ip", "sleep", "cat", "ifconfig")
+
+
+def _docker_up() -> bool:
+    if not have("docker"):
+        return False
+    return subprocess.run(["docker", "version"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    """A busybox image made with `docker import` from the host's busybox-static."""
+    if not _docker_up():
+        require(False, "no Docker daemon (scripts/test starts one)")
+    require(os.path.exists("/bin/busybox"), "busybox-static is not installed")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for applet in APPLETS:
+            info = tarfile.TarInfo(f"bin/{applet}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            tar.addfile(info)
+    subprocess.run(
+        ["docker", "import", "-", IMAGE],
+        input=buf.getvalue(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    yield IMAGE
+    subprocess.run(["docker", "rmi", "-f", IMAGE], capture_output=True, check=False)
+
+
+@pytest.fixture
+def container(image: str, cleanup: Cleanup) -> Callable[..., str]:
+    """Run a container with no network of its own; removed after the test."""
+
+    def run(*extra: str, start: bool = True) -> str:
+        name = unique("pwt-dk")
+        cleanup.add(f"container {name}", lambda: sh("docker", "rm", "-f", name, check=False))
+        verb = "run" if start else "create"
+        detach = ["-d"] if start else []
+        sh(
+            "docker",
+            verb,
+            *detach,
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--name",
+            name,
+            *extra,
+            image,
+            "/bin/sleep",
+            "600",
+            timeout=120,
+        )
+        return name
+
+    return run

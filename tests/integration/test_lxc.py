@@ -7,49 +7,11 @@ on LXC 3.1 and cannot resolve at all on LXC >= 4 with cgroup v2.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
 import pytest
 
-from .conftest import Cleanup, have, link, pipework, require, sh, unique, wait_until
+from .conftest import _lxc_pid, link, pipework, require, sh, unique
 
 pytestmark = pytest.mark.integration
-
-
-def _lxc_state(name: str) -> str:
-    res = sh("lxc-info", "-n", name, "-s", check=False)
-    return res.stdout.split(":", 1)[-1].strip() if res.returncode == 0 else ""
-
-
-def _lxc_pid(name: str) -> int:
-    out = sh("lxc-info", "-n", name, "-p").stdout
-    return int(out.split(":", 1)[1])
-
-
-@pytest.fixture
-def lxc_container(cleanup: Cleanup) -> Callable[..., str]:
-    """Create (and by default start) a busybox LXC container; destroyed after the test."""
-    require(have("lxc-create") and have("lxc-start"), "LXC is not installed (apt-get install lxc)")
-    require(os.path.exists("/bin/busybox"), "busybox-static is not installed")
-
-    def make(name: str | None = None, start: bool = True) -> str:
-        ct = name or unique("pwt-ct")
-        require(_lxc_state(ct) == "", f"an LXC container {ct} already exists; not touching it")
-        # lxc-start needs the bridge the default config names; create it if missing.
-        if link("lxcbr0") is None:
-            cleanup.add("bridge lxcbr0", lambda: sh("ip", "link", "del", "lxcbr0", check=False))
-            sh("ip", "link", "add", "lxcbr0", "type", "bridge")
-            sh("ip", "link", "set", "lxcbr0", "up")
-        cleanup.add(f"lxc {ct}", lambda: sh("lxc-destroy", "-f", "-n", ct, check=False))
-        sh("lxc-create", "-t", "busybox", "-n", ct, timeout=120)
-        if start:
-            cleanup.add(f"stop lxc {ct}", lambda: sh("lxc-stop", "-k", "-n", ct, check=False))
-            sh("lxc-start", "-n", ct, "-d")
-            wait_until(lambda: _lxc_state(ct) == "RUNNING", 30, f"{ct} to run")
-        return ct
-
-    return make
 
 
 def test_seed_scenario_vagrant_lxc_private_network(lxc_container, cleanup):

@@ -200,7 +200,12 @@ def test_ipv4_prefix_boundaries_are_accepted(address):
     ("text", "expected"),
     [
         ("dhcp", DhcpRequest("dhcp", False, "")),
-        ("dhcp:-t 5", DhcpRequest("dhcp", False, "-t 5")),
+        ("dhcp:-t 5", DhcpRequest("dhcp", False, "-t 5", timeout=15.0)),
+        ("dhcp:-T 1 -t 4 -q", DhcpRequest("dhcp", False, "-T 1 -t 4 -q", timeout=4.0)),
+        (
+            "dhcp:-x hostname:web -V pw",
+            DhcpRequest("dhcp", False, "-x hostname:web -V pw", hostname="web", vendor_class="pw"),
+        ),
         ("dhcp-f", DhcpRequest("dhcp", True, "")),
         ("dhcp-f:-q", DhcpRequest("dhcp", True, "-q")),
         ("udhcpc", DhcpRequest("udhcpc", False, "")),

@@ -25,7 +25,7 @@ from .._record import Record
 from ..errors import UsageError
 from ..inet import IPAddress, IPInterface, parse_address, parse_interface
 from ..integers import parse_int, parse_seconds
-from ..model import DHCP_CLIENTS, Addressing, AttachSpec, DhcpRequest, GuestRef
+from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, Addressing, AttachSpec, DhcpRequest, GuestRef
 from ..names import check_ifname, parse_guest_ref
 
 PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
@@ -149,6 +149,7 @@ _FLAGS = {
     "--create-bridge": "create_bridge",
     "--force": "force",
     "--vlan-filtering": "vlan_filtering",
+    "--dns": "dns",
 }
 #: options with a word as value (checked by the AttachSpec) -> AttachSpec field
 _VALUED = {
@@ -174,7 +175,19 @@ def _common_option(args: list[str], i: int, opts: dict[str, object]) -> int | No
     if opt in _VALUED:
         opts[_VALUED[opt]] = _take_value(args, i, opt)
         return 2
+    if opt == "--dhcp-timeout":
+        opts["dhcp_timeout"] = float(parse_seconds(_take_value(args, i, opt), opt, 3600))
+        return 2
     return None
+
+
+def _dhcp_with(dhcp: DhcpRequest, opts: dict[str, object]) -> DhcpRequest:
+    """The DHCP request with --dns and --dhcp-timeout, when given."""
+    timeout = opts.get("dhcp_timeout")
+    return dhcp.replace(
+        dns=bool(opts.get("dns")),
+        timeout=timeout if isinstance(timeout, float) else dhcp.timeout,
+    )
 
 
 def _word(opts: dict[str, object], key: str) -> str | None:
@@ -245,6 +258,10 @@ def _parse_attach(first: str, args: list[str], opts: dict[str, object]) -> Attac
         raise UsageError(f"unexpected argument {positional[3]!r} (see pipework --help)")
     guest = parse_guest_ref(positional[0])
     addressing = _parse_addressing(positional[1], family)
+    if addressing.dhcp is not None:
+        addressing = addressing.replace(dhcp=_dhcp_with(addressing.dhcp, opts))
+    elif "dns" in opts or "dhcp_timeout" in opts:
+        raise UsageError("--dns and --dhcp-timeout go with a DHCP mode (dhcp, dhcp-f…)")
     # An empty MAC argument (a script passing "$MAC" unset) means none, as in the original.
     has_mac = len(positional) == 3 and positional[2] != ""
     mac, vlan, pkey = _parse_mac_vlan(positional[2]) if has_mac else (None, None, None)
@@ -271,7 +288,12 @@ def _parse_attach(first: str, args: list[str], opts: dict[str, object]) -> Attac
 
 
 def parse_dhcp(text: str) -> DhcpRequest | None:
-    """``dhcp``, ``dhcp:OPTS``, ``udhcpc-f:OPTS``…; None when ``text`` is not a DHCP mode."""
+    """``dhcp``, ``dhcp:OPTS``, ``udhcpc-f:OPTS``…; None when ``text`` is not a DHCP mode.
+
+    An external client gets OPTS as they are (split on whitespace, as the
+    original's shell does); the built-in one understands udhcpc's ``-x
+    hostname:NAME`` and ``-V VENDOR``.
+    """
     mode, _colon, options = text.partition(":")
     foreground = mode.endswith("-f")
     client = mode[:-2] if foreground else mode
@@ -279,7 +301,50 @@ def parse_dhcp(text: str) -> DhcpRequest | None:
         return None
     if foreground and client not in _FOREGROUND_OK:
         raise UsageError(f"unknown DHCP mode {mode!r} ({client} has no -f form)")
-    return DhcpRequest(client, foreground, options)
+    if client != "dhcp":
+        return DhcpRequest(client, foreground, options)
+    return _builtin_dhcp(foreground, options)
+
+
+#: udhcpc's flags that say how to run a client; the built-in one already runs that way
+_UDHCPC_NO_OPS = ("-q", "-f", "-n")
+
+
+def _builtin_dhcp(foreground: bool, options: str) -> DhcpRequest:
+    """``dhcp:OPTIONS`` for the built-in client: the original handed them to busybox's
+    udhcpc, so udhcpc's meaning is kept for what the built-in client can do —
+    ``-x hostname:NAME``, ``-V VENDOR``, ``-t N`` discovers ``-T SEC`` apart (the
+    timeout, N x SEC; udhcpc's defaults are 3 and 3) — and -q, -f, -n change nothing."""
+    hostname = vendor = None
+    tries: float | None = None
+    pause: float | None = None
+    words = options.split()
+    i = 0
+    while i < len(words):
+        flag = words[i]
+        value = words[i + 1] if i + 1 < len(words) else None
+        if flag in _UDHCPC_NO_OPS:
+            i += 1
+            continue
+        if flag == "-x" and value is not None and value.startswith("hostname:"):
+            hostname = value[len("hostname:") :]
+        elif flag == "-V" and value is not None:
+            vendor = value
+        elif flag == "-t" and value is not None:
+            tries = float(parse_int(value, "udhcpc -t (discovers)", 1, 100))
+        elif flag == "-T" and value is not None:
+            pause = parse_seconds(value, "udhcpc -T (seconds between discovers)", 60)
+        else:
+            raise UsageError(
+                f"the built-in DHCP client does not take {' '.join(words[i : i + 2])!r}: "
+                "dhcp:OPTIONS may be -x hostname:NAME, -V VENDOR, -t N, -T SECONDS "
+                "(udhcpc:OPTIONS runs udhcpc itself)"
+            )
+        i += 2
+    timeout = DHCP_TIMEOUT if tries is None and pause is None else (tries or 3) * (pause or 3)
+    return DhcpRequest(
+        "dhcp", foreground, options, hostname=hostname, vendor_class=vendor, timeout=timeout
+    )
 
 
 def _parse_addressing(text: str, family: int | None) -> Addressing:

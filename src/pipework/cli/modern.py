@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._record import Record
 from ..errors import UsageError
-from ..model import Addressing, AttachSpec, GuestRef
+from ..model import Addressing, AttachSpec, DhcpRequest, GuestRef
 from ..names import check_ifname, parse_guest_ref
 
 TYPE_CHECKING = False
@@ -105,6 +105,13 @@ VERBS = {
                 "TYPE",
             ),
             Opt("--direct-phys", "move the host interface itself into the guest"),
+            Opt("--dhcp", "an address from DHCP, by the built-in client (instead of --ip)"),
+            Opt("--dhcp-keep", "--dhcp, and keep a process renewing the lease"),
+            Opt("--dhcp-client", "an external DHCP client: udhcpc, dhclient or dhcpcd", "NAME"),
+            Opt("--dhcp-options", "arguments for the external client", "ARGS"),
+            Opt("--dhcp-timeout", "how long the built-in client waits (default 30)", "SECONDS"),
+            Opt("--hostname", "the hostname sent to the DHCP server (default: GUEST)", "NAME"),
+            Opt("--dns", "write the lease's DNS servers into the guest's resolv.conf"),
             Opt("--force", "replace an existing, different attachment of the same interface"),
             _VERBOSE,
             _JSON,
@@ -149,7 +156,8 @@ VERBS = {
     "gc": Verb(
         "gc",
         "Remove what guests that are gone left behind: Open vSwitch ports pipework added "
-        "whose interface no longer exists (the kernel removes the rest by itself).",
+        "whose interface no longer exists, and the state files of DHCP renewal processes "
+        "that were killed (the kernel removes the rest by itself).",
         "[--json]",
         [_JSON],
         "pipework gc",
@@ -272,7 +280,7 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
     return AttachSpec(
         check_ifname(bridge, "bridge name"),
         guest,
-        Addressing(addresses, gateways),
+        Addressing(addresses, gateways, _dhcp_request(values)),
         container_ifname=str(values.get("ifname") or "eth1"),
         host_ifname=str(values["host_ifname"]) if values.get("host_ifname") else None,
         mac=parse_mac_arg(str(values["mac"])) if values.get("mac") else None,
@@ -285,4 +293,35 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
         ipvlan_mode=str(values["ipvlan_mode"]) if values.get("ipvlan_mode") else None,
         vlan_filtering=bool(values.get("vlan_filtering")),
         ovs_datapath=str(values["ovs_datapath"]) if values.get("ovs_datapath") else None,
+    )
+
+
+def _dhcp_request(values: dict[str, object]) -> DhcpRequest | None:
+    """--dhcp / --dhcp-keep (the built-in client) or --dhcp-client NAME, with options."""
+    from ..integers import parse_seconds
+    from ..model import DHCP_CLIENTS
+
+    client = values.get("dhcp_client")
+    builtin = bool(values.get("dhcp") or values.get("dhcp_keep"))
+    dependents = ("dhcp_options", "dhcp_timeout", "hostname", "dns")
+    if client is None and not builtin:
+        given = [f"--{d.replace('_', '-')}" for d in dependents if d in values]
+        if given:
+            raise UsageError(f"{', '.join(given)} need --dhcp, --dhcp-keep or --dhcp-client")
+        return None
+    if client is not None and builtin:
+        raise UsageError("--dhcp-client runs an external client; --dhcp is the built-in one")
+    if client is not None and (client == "dhcp" or client not in DHCP_CLIENTS):
+        raise UsageError(f"unknown DHCP client {client!r}: udhcpc, dhclient or dhcpcd")
+    if builtin and "dhcp_options" in values:
+        raise UsageError("--dhcp-options are for --dhcp-client; see --hostname for --dhcp")
+    timeout = values.get("dhcp_timeout")
+    hostname = values.get("hostname")
+    return DhcpRequest(
+        str(client) if client is not None else "dhcp",
+        foreground=bool(values.get("dhcp_keep")),
+        options=str(values.get("dhcp_options") or ""),
+        hostname=str(hostname) if hostname is not None else None,
+        dns=bool(values.get("dns")),
+        timeout=parse_seconds(str(timeout), "--dhcp-timeout", 3600) if timeout else 30.0,
     )

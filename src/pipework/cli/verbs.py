@@ -135,16 +135,25 @@ def _link(command: ModernCommand) -> int:
 
 
 def _gc(command: ModernCommand) -> int:
+    from ..dhcp import state
     from ..drivers.ovs import stale_ports, vsctl
 
     removed = []
     for bridge, port in stale_ports():
         vsctl("--if-exists", "del-port", bridge, port, what=f"remove stale OVS port {port}")
         removed.append(f"{bridge}:{port}")
+    leases = state.stale()
+    for name in leases:
+        state.remove(name)
     if command.flag("json"):
-        _print_json({"removed": removed})
-    elif removed:
-        sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")
+        _print_json({"removed": removed, "dhcp_state": leases})
+    elif removed or leases:
+        if removed:
+            sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")
+        if leases:
+            sys.stdout.write(
+                f"removed the state of dead DHCP renewal processes: {', '.join(leases)}\n"
+            )
     else:
         sys.stdout.write("nothing to collect\n")
     return 0

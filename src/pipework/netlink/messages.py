@@ -38,6 +38,7 @@ RTN_UNICAST = 1
 
 IFINFOMSG = Struct("=BxHiII")  # family, type, index, flags, change
 IFADDRMSG = Struct("=BBBBi")  # family, prefixlen, flags, scope, index
+IFA_CACHEINFO = Struct("=IIII")  # ifa_prefered, ifa_valid, cstamp, tstamp
 RTMSG = Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 
 IFLA = AttrTable(
@@ -161,6 +162,7 @@ FRA = AttrTable(
 )
 
 CREATE_EXCL = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+CREATE_REPLACE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
 
 
 def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = AF_UNSPEC) -> bytes:
@@ -500,13 +502,20 @@ def add_address(
     *,
     broadcast: bytes | None = None,
     nodad: bool = False,
+    lifetime: int | None = None,
+    replace: bool = False,
 ) -> tuple[int, int, bytes]:
-    flags = IFA_F_PERMANENT | (IFA_F_NODAD if nodad else 0)
+    """``ip addr add``; with ``lifetime`` (seconds) the address expires unless renewed
+    (a DHCP lease), and ``replace`` updates an existing address (``ip addr replace``)."""
+    flags = (IFA_F_NODAD if nodad else 0) | (IFA_F_PERMANENT if lifetime is None else 0)
     attrs: list[tuple[str, object]] = [("IFA_LOCAL", packed), ("IFA_ADDRESS", packed)]
     if broadcast is not None:
         attrs.append(("IFA_BROADCAST", broadcast))
+    if lifetime is not None:
+        # struct ifa_cacheinfo: preferred, valid (seconds), then two timestamps
+        attrs.append(("IFA_CACHEINFO", IFA_CACHEINFO.pack(lifetime, lifetime, 0, 0)))
     body = IFADDRMSG.pack(family, prefixlen, flags & 0xFF, RT_SCOPE_UNIVERSE, index)
-    return RTM_NEWADDR, CREATE_EXCL, body + IFA.encode(attrs)
+    return RTM_NEWADDR, CREATE_REPLACE if replace else CREATE_EXCL, body + IFA.encode(attrs)
 
 
 def delete_address(

@@ -1,0 +1,171 @@
+"""The original's external DHCP modes: udhcpc, dhclient, dhcpcd (``-f``: keep running).
+
+Each client runs inside the guest's network namespace with exactly the arguments
+and pid-file locations of the original script, ``:OPTIONS`` appended:
+
+    udhcpc -qi IF -x hostname:GUEST -p /var/run/udhcpc.GUEST.pid OPTIONS [-f]
+    dhclient IF -pf /var/run/dhclient.GUEST.pid -lf /etc/dhclient/dhclient.GUEST.leases OPTIONS
+    dhcpcd -q IF -h GUEST OPTIONS
+
+and, as there, the udhcpc pid file is removed and dhclient is killed once the
+lease is there, unless the ``-f`` form asked to keep the client.
+
+What the original got wrong is fixed: run naively in a network namespace, the
+clients' scripts rewrite the host's /etc/resolv.conf (and may set the host's
+hostname). Here each client runs in a mount namespace of its own where /etc is
+an overlay whose writes land in a private tmpfs, and in a UTS namespace of its
+own: nothing it writes under /etc, nor its hostname, reaches the host.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import CommandError
+from ..executor import Step
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..context import AttachContext
+    from ..executor import Rollback
+    from ..model import DhcpRequest
+
+_PACKAGES = {"udhcpc": "udhcpc", "dhclient": "isc-dhcp-client", "dhcpcd": "dhcpcd-base"}
+SANDBOX_DIR = "/run/pipework/dhcp-sandbox"
+CLONE_NEWNS, CLONE_NEWUTS = 0x00020000, 0x04000000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+CLIENT_MARK = "PIPEWORK_DHCP_CLIENT"
+
+
+def guest_word(name: str) -> str:
+    """The guest's name as it goes into file names (a path's slashes would not)."""
+    return name.strip("/").replace("/", "_") or "guest"
+
+
+def client_argv(dhcp: DhcpRequest, program: str, ifname: str, guest: str) -> list[str]:
+    """The client's command line, word for word the original's."""
+    options = dhcp.options.split()
+    name = guest_word(guest)
+    if dhcp.client == "udhcpc":
+        argv = [program, "-qi", ifname, "-x", f"hostname:{guest}"]
+        argv += ["-p", f"/var/run/udhcpc.{name}.pid", *options]
+        return argv + (["-f"] if dhcp.foreground else [])
+    if dhcp.client == "dhclient":
+        argv = [program, ifname, "-pf", f"/var/run/dhclient.{name}.pid"]
+        return [*argv, "-lf", f"/etc/dhclient/dhclient.{name}.leases", *options]
+    return [program, "-q", ifname, "-h", guest, *options]
+
+
+def external_steps(ctx: AttachContext) -> list[Step]:
+    from ..programs import which
+
+    dhcp = ctx.spec.addressing.dhcp
+    assert dhcp is not None
+    program = which(dhcp.client)
+    if program is None:
+        raise CommandError(
+            f"You asked for DHCP client {dhcp.client}, but it is not installed",
+            hint=f"apt-get install {_PACKAGES[dhcp.client]}, or use the built-in client (dhcp)",
+        )
+    argv = client_argv(dhcp, program, ctx.spec.container_ifname, ctx.guest.name)
+    return [
+        Step(
+            ctx.in_guest(" ".join(argv)) + "  # in a private mount and UTS namespace",
+            lambda rollback: _run(ctx, dhcp, argv, rollback),
+        )
+    ]
+
+
+def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollback) -> None:
+    import subprocess
+
+    from .. import drivers
+    from ..netns import inside
+
+    not_ready = drivers.wait_ready(ctx.kind, ctx)
+    if not_ready:
+        rollback.notes.append(not_ready)
+    os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)
+    what = f"{dhcp.client} on {ctx.spec.container_ifname} in {ctx.guest.label}"
+    # marks the client (and what it forks) as ours, for detach (stop_clients)
+    env = dict(os.environ)
+    env[CLIENT_MARK] = f"{ctx.guest.netns.inode}-{ctx.spec.container_ifname}"
+    try:
+        with inside(ctx.guest.netns):  # the child inherits the namespace of this thread
+            status = subprocess.call(argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=_sandbox)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CommandError(f"run {what}: {exc}") from None
+    if status != 0:
+        raise CommandError(f"{what} exited with status {status}: no lease", returncode=1)
+    name = guest_word(ctx.guest.name)
+    if dhcp.client == "udhcpc" and not dhcp.foreground:
+        _unlink(f"/var/run/udhcpc.{name}.pid")
+    elif dhcp.client == "dhclient" and not dhcp.foreground:
+        _kill_from_pid_file(f"/var/run/dhclient.{name}.pid")
+
+
+def _sandbox() -> None:
+    """In the child, before exec: a mount namespace where /etc is an overlay over a
+    private tmpfs, and a UTS namespace. Fails (and the client never runs) rather
+    than run the client unprotected."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
+    base = SANDBOX_DIR.encode()
+    check(libc.mount(b"tmpfs", base, b"tmpfs", 0, b"mode=0700"), "mount a tmpfs")
+    os.mkdir(SANDBOX_DIR + "/upper")
+    os.mkdir(SANDBOX_DIR + "/work")
+    options = f"lowerdir=/etc,upperdir={SANDBOX_DIR}/upper,workdir={SANDBOX_DIR}/work"
+    check(libc.mount(b"overlay", b"/etc", b"overlay", 0, options.encode()), "overlay /etc")
+    os.makedirs("/etc/dhclient", exist_ok=True)  # the original's -lf directory, in the overlay
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _kill_from_pid_file(path: str) -> None:
+    import signal
+
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    _unlink(path)
+
+
+def stop_clients(netns_inode: int, ifname: str) -> list[int]:
+    """Stop the external clients pipework started for this guest interface that are
+    still running (dhcpcd, or a ``-f`` client): those whose environment carries
+    pipework's mark. A client the guest started itself is never touched."""
+    import signal
+
+    mark = f"{CLIENT_MARK}={netns_inode}-{ifname}".encode()
+    stopped = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino != netns_inode:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if mark not in f.read().split(b"\0"):
+                    continue
+            os.kill(int(entry), signal.SIGTERM)
+            stopped.append(int(entry))
+        except OSError:
+            continue
+    return stopped

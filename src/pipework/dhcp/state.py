@@ -1,0 +1,143 @@
+"""What a lease renewal process leaves on the host: /run/pipework/dhcp/KEY.{json,pid}.
+
+KEY is ``<netns inode>-<ifname>``: one guest interface, whatever the guest's name.
+The JSON holds the lease and how to reach the guest again (its process and start
+time, or its namespace file, with the inode it must still have); the pid file
+names the renewal process. Both are written atomically (a rename), and the
+renewal process removes both when it ends, so a stale file means it was killed;
+``pipework gc`` removes those.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import jsonlite
+from .client import Lease
+
+STATE_DIR = os.environ.get("PIPEWORK_STATE_DIR", "/run/pipework") + "/dhcp"
+
+_LEASE_FIELDS = (
+    "address",
+    "prefixlen",
+    "routers",
+    "routes",
+    "dns",
+    "domain",
+    "hostname",
+    "mtu",
+    "server",
+    "lease_time",
+    "obtained",
+    "renew_at",
+    "rebind_at",
+    "expires",
+)
+
+
+def key(netns_inode: int, ifname: str) -> str:
+    return f"{netns_inode}-{ifname}"
+
+
+def path(name: str, suffix: str) -> str:
+    return f"{STATE_DIR}/{name}.{suffix}"
+
+
+def write_atomically(target: str, text: str) -> None:
+    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
+
+
+def lease_to_json(lease: Lease) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for field in _LEASE_FIELDS:
+        value = getattr(lease, field)
+        if isinstance(value, bytes):
+            value = _ip(value)
+        elif field in ("routers", "dns"):
+            value = [_ip(v) for v in value]
+        elif field == "routes":
+            value = [[_ip(dst), width, _ip(via)] for dst, width, via in value]
+        elif isinstance(value, float) and value == float("inf"):
+            value = None  # an infinite lease
+        out[field] = value
+    return out
+
+
+def lease_from_json(data: dict[str, object]) -> Lease:
+    fields: dict[str, object] = {}
+    for field in _LEASE_FIELDS:
+        value = data[field]
+        if field in ("address", "server"):
+            value = _packed(str(value))
+        elif field in ("routers", "dns"):
+            value = tuple(_packed(str(v)) for v in value)  # type: ignore[attr-defined]
+        elif field == "routes":
+            value = tuple(
+                (_packed(str(dst)), int(width), _packed(str(via)))
+                for dst, width, via in value  # type: ignore[attr-defined]
+            )
+        elif field in ("renew_at", "rebind_at", "expires") and value is None:
+            value = float("inf")
+        fields[field] = value
+    return Lease(**fields)
+
+
+def save(name: str, record: dict[str, object]) -> None:
+    write_atomically(path(name, "json"), jsonlite.dumps(record))
+
+
+def load(name: str) -> dict[str, object] | None:
+    try:
+        with open(path(name, "json")) as f:
+            data = jsonlite.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def keeper_pid(name: str) -> int | None:
+    """The pid of the renewal process of KEY, if it is still that process."""
+    try:
+        with open(path(name, "pid")) as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    # a recycled pid is some other process: its command line says so
+    if b"pipework.dhcp.keeper" not in cmdline or name.encode() not in cmdline:
+        return None
+    return pid
+
+
+def remove(name: str) -> None:
+    for suffix in ("json", "pid", "log"):
+        try:
+            os.unlink(path(name, suffix))
+        except FileNotFoundError:
+            pass
+
+
+def stale() -> list[str]:
+    """KEYs whose renewal process is gone (killed, or the host rebooted /run away)."""
+    try:
+        names = os.listdir(STATE_DIR)
+    except FileNotFoundError:
+        return []
+    keys = sorted({n.rsplit(".", 1)[0] for n in names if n.endswith((".json", ".pid"))})
+    return [k for k in keys if keeper_pid(k) is None]
+
+
+def _ip(packed: bytes) -> str:
+    return ".".join(str(b) for b in packed)
+
+
+def _packed(text: str) -> bytes:
+    parts = [int(p) for p in text.split(".")]
+    if len(parts) != 4 or not all(0 <= p <= 255 for p in parts):
+        raise ValueError(f"not an IPv4 address: {text!r}")
+    return bytes(parts)
