@@ -262,8 +262,9 @@ def add_route(
 def _describe_route(family: int, dst: bytes | None, dst_len: int, via: bytes | None) -> str:
     from .inet import IPAddress
 
-    target = f"{IPAddress(family, dst)}/{dst_len}" if dst and dst_len else "default"
-    return target + (f" via {IPAddress(family, via)}" if via else "")
+    version = 4 if family == 2 else 6  # AF_INET, else AF_INET6
+    target = f"{IPAddress(version, dst)}/{dst_len}" if dst and dst_len else "default"
+    return target + (f" via {IPAddress(version, via)}" if via else "")
 
 
 def _replayer(nl: NetlinkSocket, req: tuple[int, int, bytes], where: str) -> Callable[[], None]:

@@ -34,7 +34,6 @@ _PACKAGES = {"udhcpc": "udhcpc", "dhclient": "isc-dhcp-client", "dhcpcd": "dhcpc
 SANDBOX_DIR = "/run/pipework/dhcp-sandbox"
 CLONE_NEWNS, CLONE_NEWUTS = 0x00020000, 0x04000000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
-CLIENT_MARK = "PIPEWORK_DHCP_CLIENT"
 
 
 def guest_word(name: str) -> str:
@@ -87,14 +86,26 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
         rollback.notes.append(not_ready)
     os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)
     what = f"{dhcp.client} on {ctx.spec.container_ifname} in {ctx.guest.label}"
-    # marks the client (and what it forks) as ours, for detach (stop_clients)
-    env = dict(os.environ)
-    env[CLIENT_MARK] = f"{ctx.guest.netns.inode}-{ctx.spec.container_ifname}"
+    # The sandbox's tmpfs is mounted at a directory named for this guest interface:
+    # that mount, in a client's mount namespace, is how detach knows the client is
+    # one pipework started (clients rewrite their argv and environment).
+    sandbox = f"{SANDBOX_DIR}/{ctx.guest.netns.inode}-{ctx.spec.container_ifname}"
+    os.makedirs(sandbox, mode=0o700, exist_ok=True)
+    private_run = "/run/dhcpcd" if dhcp.client == "dhcpcd" else None
+    if private_run:
+        os.makedirs(private_run, mode=0o755, exist_ok=True)
     try:
         with inside(ctx.guest.netns):  # the child inherits the namespace of this thread
-            status = subprocess.call(argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=_sandbox)
+            status = subprocess.call(
+                argv,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=lambda: _sandbox(sandbox, private_run),
+            )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CommandError(f"run {what}: {exc}") from None
+    finally:
+        # mounted only in the client's namespace: on the host an empty directory
+        os.rmdir(sandbox)
     if status != 0:
         raise CommandError(f"{what} exited with status {status}: no lease", returncode=1)
     name = guest_word(ctx.guest.name)
@@ -104,10 +115,12 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
         _kill_from_pid_file(f"/var/run/dhclient.{name}.pid")
 
 
-def _sandbox() -> None:
+def _sandbox(base: str, private_run: str | None) -> None:
     """In the child, before exec: a mount namespace where /etc is an overlay over a
-    private tmpfs, and a UTS namespace. Fails (and the client never runs) rather
-    than run the client unprotected."""
+    private tmpfs mounted at ``base``, and a UTS namespace. ``private_run`` gets a
+    tmpfs of its own too (dhcpcd keeps its pid file and control socket there, named
+    for the interface only: every guest's eth1 would collide). Fails, and the
+    client never runs, rather than run it unprotected."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -119,13 +132,14 @@ def _sandbox() -> None:
 
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
     check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
-    base = SANDBOX_DIR.encode()
-    check(libc.mount(b"tmpfs", base, b"tmpfs", 0, b"mode=0700"), "mount a tmpfs")
-    os.mkdir(SANDBOX_DIR + "/upper")
-    os.mkdir(SANDBOX_DIR + "/work")
-    options = f"lowerdir=/etc,upperdir={SANDBOX_DIR}/upper,workdir={SANDBOX_DIR}/work"
+    check(libc.mount(b"tmpfs", base.encode(), b"tmpfs", 0, b"mode=0700"), "mount a tmpfs")
+    os.mkdir(base + "/upper")
+    os.mkdir(base + "/work")
+    options = f"lowerdir=/etc,upperdir={base}/upper,workdir={base}/work"
     check(libc.mount(b"overlay", b"/etc", b"overlay", 0, options.encode()), "overlay /etc")
     os.makedirs("/etc/dhclient", exist_ok=True)  # the original's -lf directory, in the overlay
+    if private_run:
+        check(libc.mount(b"tmpfs", private_run.encode(), b"tmpfs", 0, b"mode=0755"), "tmpfs")
 
 
 def _unlink(path: str) -> None:
@@ -149,11 +163,12 @@ def _kill_from_pid_file(path: str) -> None:
 
 def stop_clients(netns_inode: int, ifname: str) -> list[int]:
     """Stop the external clients pipework started for this guest interface that are
-    still running (dhcpcd, or a ``-f`` client): those whose environment carries
-    pipework's mark. A client the guest started itself is never touched."""
+    still running (dhcpcd, or a ``-f`` client): the processes in the guest's
+    namespace whose mount namespace holds this interface's sandbox. A client the
+    guest started itself is never touched."""
     import signal
 
-    mark = f"{CLIENT_MARK}={netns_inode}-{ifname}".encode()
+    mount_point = f" {SANDBOX_DIR}/{netns_inode}-{ifname} ".encode()
     stopped = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -161,8 +176,8 @@ def stop_clients(netns_inode: int, ifname: str) -> list[int]:
         try:
             if os.stat(f"/proc/{entry}/ns/net").st_ino != netns_inode:
                 continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if mark not in f.read().split(b"\0"):
+            with open(f"/proc/{entry}/mountinfo", "rb") as f:
+                if mount_point not in f.read():
                     continue
             os.kill(int(entry), signal.SIGTERM)
             stopped.append(int(entry))
