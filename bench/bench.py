@@ -15,6 +15,8 @@
 3. Lookup scaling: one attach with 0 and with 1000 other containers (LXC-style
    cgroups with a process each, plus named network namespaces).
 4. Peak RSS of a one-shot attach.
+5. Time to a DHCP lease: the built-in client against the original's udhcpc mode
+   and udhcpc alone, from the same dnsmasq (bench/dhcp.py).
 
 Prints a Markdown table and writes JSON to bench/results/. Every object it makes
 is named ``pwb…`` and removed at the end, also after a failure.
@@ -36,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
+import dhcp  # noqa: E402
+
 BIN = Path(sys.executable).parent
 PIPEWORK = str(BIN / "pipework")
 PYTHON = sys.executable
@@ -602,6 +607,8 @@ def main() -> int:
         report["batch_seconds"] = batches
         print(f"lookup with 0 and {others} other containers…", file=sys.stderr)
         report["lookup"] = lookup(w, runs, others)
+    print(f"time to a DHCP lease ({runs} runs each)…", file=sys.stderr)
+    report["dhcp"] = dhcp.time_to_lease(runs)
     report["targets"] = targets(report, sizes, others)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -653,7 +660,19 @@ def targets(r: dict, sizes: list[int], others: int) -> dict[str, dict[str, objec
         ),
         f"lookup with {others} others / with 0 <= 1.2": check(l1 / l0, 1.2),
         "peak RSS of a one-shot (MB) <= 25": check(r["peak_rss_kb"]["pipework_max"] / 1024, 25),
+        **_dhcp_target(r["dhcp"], check),
     }
+
+
+def _dhcp_target(
+    rows: dict, check: Callable[..., dict[str, object]]
+) -> dict[str, dict[str, object]]:
+    builtin = rows.get("pipework dhcp (built-in client)")
+    udhcpc = rows.get("pipework udhcpc (original mode)")
+    if not builtin or not udhcpc:
+        return {}
+    ratio = builtin["median_ms"] / udhcpc["median_ms"]
+    return {"time to a lease: built-in client / udhcpc mode <= 1": check(ratio, 1.0)}
 
 
 def markdown(r: dict, sizes: list[int], others: int) -> str:
@@ -709,6 +728,10 @@ def markdown(r: dict, sizes: list[int], others: int) -> str:
         f"(medians: netns guest {rss['pipework_netns_median'] / 1024:.1f} MB, Docker container "
         f"{rss['pipework_docker_median'] / 1024:.1f} MB; python -c pass "
         f"{rss['python_c_pass_median'] / 1024:.1f} MB)",
+        "",
+        "**Time to a DHCP lease** (dnsmasq --no-ping in a namespace, same MAC each run)",
+        "",
+        dhcp.markdown(r["dhcp"]),
         "",
         "**Targets**",
         "",

@@ -43,10 +43,13 @@ def test_bench_quick_runs_and_reports_every_section(tmp_path):
         "batch_seconds",
         "lookup",
         "peak_rss_kb",
+        "dhcp",
         "targets",
     ):
         assert key in report
+    assert "pipework dhcp (built-in client)" in report["dhcp"]
     assert "original pipework (vagrant-lxc), arping" in report["oneshot_docker"]
     assert set(report["batch_seconds"]) == {"3", "6"}
     assert "**Targets**" in res.stdout
     assert link("brpwb0") is None, "the bench removed its bridge"
+    assert link("brpwbdhcp") is None, "the DHCP bench removed its bridge"
