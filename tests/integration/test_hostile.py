@@ -90,6 +90,17 @@ CLI_CASES = [
     ("link: one guest twice", ["link", "{ns}", "{ns}:eth2"]),
     ("link: bad address", ["link", "{ns}", "{ns}:eth2", "--ip-a", "198.51.100.300/24"]),
     ("link: one end only", ["link", "{ns}"]),
+    ("built-in DHCP with an unknown udhcpc option", ["{br}", "{ns}", "dhcp:-z 3"]),
+    ("DHCP mode without an -f form", ["{br}", "{ns}", "dhcpcd-f"]),
+    ("DHCP timeout of zero", ["--dhcp-timeout", "0", "{br}", "{ns}", "dhcp"]),
+    ("--dns with a static address", ["--dns", "{br}", "{ns}", GOOD_ADDR]),
+    ("modern: --dhcp and --ip", ["attach", "{ns}", "--to", "{br}", "--dhcp", "--ip", GOOD_ADDR]),
+    ("modern: unknown --dhcp-client", ["attach", "{ns}", "--to", "{br}", "--dhcp-client", "pump"]),
+    (
+        "modern: hostname with a newline",
+        ["attach", "{ns}", "--to", "{br}", "--dhcp", "--hostname", "a\nb"],
+    ),
+    ("modern: --hostname without DHCP", ["attach", "{ns}", "--to", "{br}", "--hostname", "web"]),
 ]
 
 

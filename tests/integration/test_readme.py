@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
+import shutil
+import signal
 import subprocess
 from pathlib import Path
 
-from .conftest import PIPEWORK, link, require, sh
+from .conftest import PIPEWORK, have, link, require, sh
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 NAMES = ("demo1", "demo2")
@@ -38,7 +42,7 @@ def _blocks(text: str, lang: str) -> list[str]:
 
 def _usage_section() -> str:
     text = README.read_text()
-    return text[text.index("## Usage") : text.index("## Host-side kinds")]
+    return text[text.index("## Usage") : text.index("## DHCP")]
 
 
 def _argv(line: str) -> list[str]:
@@ -100,6 +104,40 @@ def test_readme_usage_examples_run_as_written(cleanup):
 
 def _readme() -> str:
     return README.read_text()
+
+
+def test_readme_dhcp_examples_run_as_written(cleanup):
+    """The DHCP section: its own dnsmasq, then every mode, as written."""
+    require(have("dnsmasq"), "dnsmasq is not installed")
+    for name in ("dhcpsrv", "web"):
+        require(not Path(f"/run/netns/{name}").exists(), f"netns {name} exists; not touching it")
+    for name in ("br3", "srv0"):
+        require(link(name) is None, f"{name} exists on this host; not touching it")
+    pid_file = Path("/run/pwdhcp-dnsmasq.pid")
+    require(not pid_file.exists(), f"{pid_file} exists; not touching it")
+
+    def stop_dnsmasq() -> None:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        for path in (pid_file, Path("/run/pwdhcp-dnsmasq.leases")):
+            path.unlink(missing_ok=True)
+
+    cleanup.add("/etc/netns/web", lambda: shutil.rmtree("/etc/netns/web", True))
+    cleanup.add("br3", lambda: sh("ip", "link", "del", "br3", check=False))
+    for name in ("dhcpsrv", "web"):
+        cleanup.add(f"netns {name}", lambda n=name: sh("ip", "netns", "del", n, check=False))
+    cleanup.add("dnsmasq", stop_dnsmasq)
+
+    text = _readme()
+    section = text[text.index("## DHCP") : text.index("## Host-side kinds")]
+    commands = [line for body in _blocks(section, "sh") for line in body.splitlines() if line]
+    assert len(commands) >= 20
+    for line in commands:
+        res = subprocess.run(_argv(line), capture_output=True, text=True, timeout=120, check=False)
+        assert res.returncode == 0, f"README example failed: {line}\n{res.stdout}{res.stderr}"
+        if "resolv.conf" in line:
+            assert "nameserver 203.0.113.1" in res.stdout
 
 
 KINDS_NETNS = ("red", "blue")
