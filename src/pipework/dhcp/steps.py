@@ -129,6 +129,8 @@ def _keep(ctx: AttachContext, rollback: Rollback) -> None:
     lease = ctx.lease
     assert isinstance(lease, Lease)
     name = state.key(ctx.guest.netns.inode, ctx.spec.container_ifname)
+    # one replaced with --force: its process must not outlive it, nor remove our files
+    keeper.stop(name, release=False)
     record = keeper.record(ctx, lease)
     state.save(name, record)
     pid = keeper.start(name)
