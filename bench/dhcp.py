@@ -51,7 +51,15 @@ def timed(*argv: str) -> float:
     return elapsed
 
 
+#: `ip netns exec` mounts this over /etc/resolv.conf, so that udhcpc's script, run
+#: there below, writes it and not the host's (which it would otherwise overwrite)
+GUEST_RESOLV_CONF = f"/etc/netns/{GUEST_NS}/resolv.conf"
+
+
 def set_up(tmp: str) -> subprocess.Popen[bytes]:
+    os.makedirs(os.path.dirname(GUEST_RESOLV_CONF), exist_ok=True)
+    with open(GUEST_RESOLV_CONF, "w"):
+        pass
     sh("ip", "link", "add", BRIDGE, "type", "bridge")
     sh("ip", "link", "set", BRIDGE, "up")
     for ns in (SERVER_NS, GUEST_NS):
@@ -110,6 +118,7 @@ def tear_down(server: subprocess.Popen[bytes] | None) -> None:
     for ns in (GUEST_NS, SERVER_NS):
         sh("ip", "netns", "del", ns, check=False)
     sh("ip", "link", "del", BRIDGE, check=False)
+    shutil.rmtree(os.path.dirname(GUEST_RESOLV_CONF), ignore_errors=True)
 
 
 def _detach() -> None:
