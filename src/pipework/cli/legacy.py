@@ -38,7 +38,7 @@ Usage:
   pipework <hostinterface> [-i containerinterface] [-l localinterfacename] [-a 4|6]
            <guest> <ipaddr>/<subnet>[@default_gateway] [macaddr][@vlan]
   pipework <hostinterface> [-i containerinterface] [-l localinterfacename]
-           <guest> dhcp|udhcpc[-f]|dhclient[-f]|dhcpcd[:options] [macaddr][@vlan]
+           <guest> dhcp[-f]|udhcpc[-f]|dhclient[-f]|dhcpcd[:options] [macaddr][@vlan]
   pipework mac:<hostinterface-mac> [-i containerinterface] <guest> <ipaddr>/<subnet>
   pipework --direct-phys <hostinterface> [-i containerinterface] <guest> <ipaddr>/<subnet>
   pipework route|rule|tc <guest> <arguments...>
@@ -54,7 +54,9 @@ name; --mtu N set the MTU; --force replace a different attachment of the same
 interface; --macvlan-mode MODE (private, vepa, bridge, passthru, source) or
 --ipvlan-mode MODE (l2, l3, l3s) on a NIC; --ovs-datapath system|netdev for an
 OVS bridge pipework creates; --vlan-filtering allow @vlan to turn on VLAN
-filtering on a Linux bridge pipework did not create.
+filtering on a Linux bridge pipework did not create; --dns write the lease's DNS
+servers into the guest's resolv.conf and --dhcp-timeout S bound the built-in
+DHCP client (dhcp, dhcp-f: dhcp-f keeps renewing the lease).
 Also: pipework link GUEST_A[:IF] GUEST_B[:IF] joins two guests directly; pipework
 gc removes what vanished guests left behind.
 """
