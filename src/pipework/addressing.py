@@ -46,6 +46,10 @@ def plan(ctx: AttachContext) -> list[Step]:
         if iface.family == 6:
             text += " nodad"
         steps.append(Step(ctx.in_guest(text), _later(_add_address, ctx, iface)))
+    if addressing.dhcp is not None:
+        from .dhcp.steps import before_link_up
+
+        steps += before_link_up(ctx)
     steps.append(Step(ctx.in_guest(f"ip link set {name} up"), _later(_link_up, ctx, None)))
     if addressing.dhcp is not None:
         from .dhcp.steps import plan as dhcp_plan

@@ -29,6 +29,7 @@ class AttachContext:
         "arp_notify_before",
         "created_bridge",
         "dhcp_session",
+        "dns",
         "guest",
         "guest_index",
         "guest_link",
@@ -58,6 +59,8 @@ class AttachContext:
         #: the built-in DHCP client's session and lease (dhcp/steps.py)
         self.dhcp_session: Session | None = None
         self.lease: Lease | None = None
+        #: DNS servers and search domain of a DHCPv6 lease, for --dns
+        self.dns: tuple[list[str], str | None] | None = None
         #: the OVS bridge uses the userspace datapath (drivers/ovs.py, ethtool.py)
         self.ovs_userspace = False
         self.host_ifname = ""

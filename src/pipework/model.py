@@ -54,8 +54,18 @@ class DhcpRequest(Record):
     bounds the built-in client's wait for a lease.
     """
 
-    __slots__ = ("client", "dns", "foreground", "hostname", "options", "timeout", "vendor_class")
+    __slots__ = (
+        "client",
+        "dns",
+        "family",
+        "foreground",
+        "hostname",
+        "options",
+        "timeout",
+        "vendor_class",
+    )
     client: str  # dhcp | udhcpc | dhclient | dhcpcd
+    family: int  # 4, or 6: DHCPv6 (the built-in client, one address)
     foreground: bool
     options: str
     hostname: str | None
@@ -73,9 +83,11 @@ class DhcpRequest(Record):
         vendor_class: str | None = None,
         dns: bool = False,
         timeout: float = DHCP_TIMEOUT,
+        family: int = 4,
     ) -> None:
         self._init(
             client=client,
+            family=family,
             foreground=foreground,
             options=options,
             hostname=hostname,
@@ -261,6 +273,12 @@ def _validate_spec(spec: AttachSpec) -> None:
 
 
 def _validate_dhcp(dhcp: DhcpRequest) -> None:
+    if dhcp.family not in (4, 6):
+        raise UsageError(f"invalid DHCP address family {dhcp.family!r}: 4 or 6")
+    if dhcp.family == 6 and dhcp.client != "dhcp":
+        raise UsageError(f"DHCPv6 is the built-in client's (dhcp); {dhcp.client} is DHCPv4 here")
+    if dhcp.family == 6 and dhcp.foreground:
+        raise UsageError("DHCPv6 leases are not renewed yet: use dhcp (not dhcp-f) with -a 6")
     if type(dhcp.timeout) not in (int, float) or not 0 < dhcp.timeout <= 3600:
         raise UsageError(f"invalid DHCP timeout {dhcp.timeout!r}: must be 0-3600 seconds")
     for value, what in ((dhcp.hostname, "DHCP hostname"), (dhcp.vendor_class, "vendor class")):

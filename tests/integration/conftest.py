@@ -206,11 +206,26 @@ def make_netns(cleanup: Cleanup) -> Callable[..., str]:
         # --dns writes /etc/netns/NAME/resolv.conf, which `ip netns del` leaves
         cleanup.add(f"/etc/netns/{ns}", lambda: shutil.rmtree(f"/etc/netns/{ns}", True))
         cleanup.add(f"netns {ns}", lambda: sh("ip", "netns", "del", ns, check=False))
+        # a daemon left in it (a DHCP client of a failed test) would keep it alive
+        cleanup.add(f"processes in {ns}", lambda: kill_processes_in(ns))
         sh("ip", "netns", "add", ns)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         return ns
 
     return make
+
+
+def kill_processes_in(ns: str) -> None:
+    """SIGKILL every process in the named network namespace ``ns``."""
+    try:
+        inode = os.stat(f"/run/netns/{ns}").st_ino
+    except FileNotFoundError:
+        return
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}/ns/net").st_ino == inode:
+                    os.kill(int(entry), signal.SIGKILL)
 
 
 @pytest.fixture

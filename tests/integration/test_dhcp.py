@@ -33,7 +33,9 @@ from .conftest import (
 )
 
 SERVER = "198.51.100.1"
+SERVER6 = "2001:db8:1::1"
 POOL = re.compile(r"^198\.51\.100\.(\d+)/24$")
+POOL6 = re.compile(r"^2001:db8:1::1[0-9a-f]{2}/128$")
 
 
 class Lan:
@@ -61,11 +63,14 @@ def lan(make_netns, make_bridge, spawn, cleanup: Cleanup, tmp_path: Path) -> Cal
     def make(lease: str = "2m", t1: int | None = None, t2: int | None = None) -> Lan:
         br = make_bridge()
         ns = make_netns()
+        # the server's link-local address must be usable at once (DHCPv6 answers from it)
+        in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
         host_end = unique("pwtsrv")[:15]
         cleanup.add(f"link {host_end}", lambda: sh("ip", "link", "del", host_end, check=False))
         sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
         sh("ip", "link", "set", host_end, "master", br, "up")
         in_ns(ns, "ip", "addr", "add", f"{SERVER}/24", "dev", "eth0")
+        in_ns(ns, "ip", "addr", "add", f"{SERVER6}/64", "dev", "eth0", "nodad")
         in_ns(ns, "ip", "link", "set", "eth0", "up")
         log, leases = tmp_path / f"{ns}.log", tmp_path / f"{ns}.leases"
         argv = [
@@ -73,6 +78,9 @@ def lan(make_netns, make_bridge, spawn, cleanup: Cleanup, tmp_path: Path) -> Cal
             "--no-ping", "--port=0", "--interface=eth0", "--bind-interfaces",
             "--dhcp-authoritative",
             f"--dhcp-range=198.51.100.50,198.51.100.150,255.255.255.0,{lease}",
+            f"--dhcp-range=2001:db8:1::100,2001:db8:1::1ff,64,{lease}",
+            f"--dhcp-option=option6:dns-server,[{SERVER6}]",
+            "--enable-ra",  # the on-link prefix comes from router advertisements, as it must
             f"--dhcp-option=option:router,{SERVER}", f"--dhcp-option=option:dns-server,{SERVER}",
             "--dhcp-option=option:domain-name,pipework.test",
             f"--dhcp-leasefile={leases}", "--pid-file=", "--log-dhcp", f"--log-facility={log}",
@@ -184,6 +192,34 @@ def test_a_docker_container_gets_a_lease(lan, container):
     sh("docker", "exec", ct, "ping", "-c", "1", "-W", "3", SERVER)
 
 
+def test_dhcpv6_gives_the_guest_an_address_the_same_for_a_u_mac(lan, make_netns):
+    net = lan()
+    first, second = make_netns(), make_netns()
+    res = pipework(net.bridge, "-a", "6", first, "dhcp", "U:pwt-v6")
+    assert res.returncode == 0, res.stderr
+    (address,) = [a for a in addresses("eth1", netns=first) if POOL6.match(a)]
+    # reachable once the router advertisement has told the guest the on-link prefix
+    wait_until(
+        lambda: (
+            in_ns(first, "ping", "-6", "-c", "1", "-W", "1", SERVER6, check=False).returncode == 0
+        ),
+        15,
+        "the server to answer over IPv6",
+    )
+    res = pipework("attach", second, "--to", net.bridge, "--dhcp6", "--dns", "--mac", "U:pwt-v6")
+    assert res.returncode == 0, res.stderr
+    assert [a for a in addresses("eth1", netns=second) if POOL6.match(a)] == [address]
+    assert f"nameserver {SERVER6}" in Path(f"/etc/netns/{second}/resolv.conf").read_text()
+
+
+def test_dhcpv6_without_a_server_fails_cleanly(make_netns, make_bridge):
+    ns = make_netns()
+    res = pipework("--dhcp-timeout", "2", make_bridge(), "-a", "6", ns, "dhcp")
+    assert res.returncode == 1
+    assert "no DHCPv6 advertisement on eth1 within 2 s" in res.stderr
+    assert link("eth1", netns=ns) is None
+
+
 # --- renewal ------------------------------------------------------------------------------
 
 
@@ -253,6 +289,8 @@ def test_external_client_gets_a_lease_and_leaves_the_host_alone(lan, make_netns,
     ns = make_netns()
     res = pipework(net.bridge, ns, mode, timeout=120)
     assert res.returncode == 0, res.stderr
+    # dhcpcd returns with its first lease, which may be the IPv6 one: the IPv4 one follows
+    wait_until(lambda: [a for a in addresses("eth1", netns=ns) if POOL.match(a)], 15, "a lease")
     leased(ns)
     # the original's pid files: removed (udhcpc), or the client killed (dhclient)
     assert not Path(f"/var/run/udhcpc.{ns}.pid").exists()

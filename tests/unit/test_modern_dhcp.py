@@ -58,3 +58,26 @@ def test_legacy_dns_and_timeout_go_with_dhcp() -> None:
 def test_bad_dhcp_options_are_named(argv: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         dhcp_of(*argv)
+
+
+def test_dhcpv6_in_both_syntaxes() -> None:
+    assert dhcp_of("--dhcp6") == DhcpRequest("dhcp", family=6)
+    legacy = parse_legacy(["br1", "-a", "6", "c1", "dhcp"])
+    assert legacy.spec.addressing.dhcp == DhcpRequest("dhcp", family=6)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["br1", "-a", "6", "c1", "udhcpc"], "DHCPv6 is the built-in client's"),
+        (["br1", "-a", "6", "c1", "dhcp-f"], "not renewed yet"),
+    ],
+)
+def test_dhcpv6_limits_are_named(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_legacy(argv)
+
+
+def test_dhcp6_excludes_dhcp() -> None:
+    with pytest.raises(UsageError, match="--dhcp6 asks for an IPv6 lease"):
+        dhcp_of("--dhcp6", "--dhcp")

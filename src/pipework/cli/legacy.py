@@ -354,7 +354,7 @@ def _parse_addressing(text: str, family: int | None) -> Addressing:
         raise UsageError("empty address (use ADDR/PREFIX, dhcp, or 0/0)")
     dhcp = parse_dhcp(text)
     if dhcp is not None:
-        return Addressing(dhcp=dhcp)
+        return Addressing(dhcp=dhcp.replace(family=family) if family == 6 else dhcp)
     addr_text, at, gw_text = text.partition("@")
     if at and not gw_text:
         raise UsageError(f"empty gateway after '@' in {text!r}")

@@ -107,6 +107,7 @@ VERBS = {
             Opt("--direct-phys", "move the host interface itself into the guest"),
             Opt("--dhcp", "an address from DHCP, by the built-in client (instead of --ip)"),
             Opt("--dhcp-keep", "--dhcp, and keep a process renewing the lease"),
+            Opt("--dhcp6", "an IPv6 address from DHCPv6, by the built-in client"),
             Opt("--dhcp-client", "an external DHCP client: udhcpc, dhclient or dhcpcd", "NAME"),
             Opt("--dhcp-options", "arguments for the external client", "ARGS"),
             Opt("--dhcp-timeout", "how long the built-in client waits (default 30)", "SECONDS"),
@@ -302,7 +303,7 @@ def _dhcp_request(values: dict[str, object]) -> DhcpRequest | None:
     from ..model import DHCP_CLIENTS
 
     client = values.get("dhcp_client")
-    builtin = bool(values.get("dhcp") or values.get("dhcp_keep"))
+    builtin = bool(values.get("dhcp") or values.get("dhcp_keep") or values.get("dhcp6"))
     dependents = ("dhcp_options", "dhcp_timeout", "hostname", "dns")
     if client is None and not builtin:
         given = [f"--{d.replace('_', '-')}" for d in dependents if d in values]
@@ -311,6 +312,8 @@ def _dhcp_request(values: dict[str, object]) -> DhcpRequest | None:
         return None
     if client is not None and builtin:
         raise UsageError("--dhcp-client runs an external client; --dhcp is the built-in one")
+    if values.get("dhcp6") and (values.get("dhcp") or values.get("dhcp_keep")):
+        raise UsageError("--dhcp6 asks for an IPv6 lease; --dhcp and --dhcp-keep for IPv4")
     if client is not None and (client == "dhcp" or client not in DHCP_CLIENTS):
         raise UsageError(f"unknown DHCP client {client!r}: udhcpc, dhclient or dhcpcd")
     if builtin and "dhcp_options" in values:
@@ -324,4 +327,5 @@ def _dhcp_request(values: dict[str, object]) -> DhcpRequest | None:
         hostname=str(hostname) if hostname is not None else None,
         dns=bool(values.get("dns")),
         timeout=parse_seconds(str(timeout), "--dhcp-timeout", 3600) if timeout else 30.0,
+        family=6 if values.get("dhcp6") else 4,
     )

@@ -23,16 +23,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..addressing import Push
     from ..model import Guest
-    from .client import Lease
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
 
 
-def render(lease: Lease) -> str:
+def render(servers: list[str], domain: str | None) -> str:
     lines = ["# written by pipework from a DHCP lease"]
-    if lease.domain:
-        lines.append(f"search {lease.domain}")
-    lines += [f"nameserver {'.'.join(map(str, server))}" for server in lease.dns]
+    if domain:
+        lines.append(f"search {domain}")
+    lines += [f"nameserver {server}" for server in servers]
     return "\n".join(lines) + "\n"
 
 
@@ -67,8 +66,10 @@ def guest_resolv_conf(guest: Guest) -> str:
     return path
 
 
-def write_guest_resolv_conf(guest: Guest, lease: Lease, push: Push) -> None:
-    if not lease.dns:
+def write_guest_resolv_conf(
+    guest: Guest, servers: list[str], domain: str | None, push: Push
+) -> None:
+    if not servers:
         return
     path = guest_resolv_conf(guest)
     try:
@@ -83,7 +84,7 @@ def write_guest_resolv_conf(guest: Guest, lease: Lease, push: Push) -> None:
     # O_NOFOLLOW: a link swapped in since the check above is refused, not followed
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as out:
-        out.write(render(lease))
+        out.write(render(servers, domain))
 
     def undo() -> None:
         if before is None:

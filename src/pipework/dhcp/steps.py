@@ -26,13 +26,22 @@ def plan(ctx: AttachContext) -> list[Step]:
 
         return external_steps(ctx)
     name = ctx.spec.container_ifname
-    steps = [
-        Step(
-            ctx.in_guest(f"pipework-dhcp {name}")
-            + "  # built-in client: DISCOVER, OFFER, REQUEST, ACK; address and routes",
-            lambda rollback: _obtain(ctx, rollback),
-        )
-    ]
+    if dhcp.family == 6:
+        steps = [
+            Step(
+                ctx.in_guest(f"pipework-dhcp6 {name}")
+                + "  # built-in client: SOLICIT, ADVERTISE, REQUEST, REPLY; the address",
+                lambda rollback: _obtain6(ctx, rollback),
+            )
+        ]
+    else:
+        steps = [
+            Step(
+                ctx.in_guest(f"pipework-dhcp {name}")
+                + "  # built-in client: DISCOVER, OFFER, REQUEST, ACK; address and routes",
+                lambda rollback: _obtain(ctx, rollback),
+            )
+        ]
     if dhcp.dns:
         steps.append(
             Step(
@@ -115,11 +124,81 @@ def _release(session: Session, lease: Lease) -> None:
         pass  # best effort: the server reclaims the lease when it runs out anyway
 
 
+def before_link_up(ctx: AttachContext) -> list[Step]:
+    """DHCPv6 speaks from the link-local address, which DAD would hold back for a
+    second after the link comes up: turn DAD off on the new interface first."""
+    dhcp = ctx.spec.addressing.dhcp
+    if dhcp is None or dhcp.client != "dhcp" or dhcp.family != 6:
+        return []
+    name = ctx.spec.container_ifname
+    return [
+        Step(
+            ctx.in_guest(f"sysctl -w net.ipv6.conf.{name}.accept_dad=0"),
+            lambda _rollback: _no_dad(ctx),
+        )
+    ]
+
+
+def _no_dad(ctx: AttachContext) -> None:
+    from ..errors import HostStateError
+    from ..netns import inside
+
+    path = f"/proc/sys/net/ipv6/conf/{ctx.spec.container_ifname}/accept_dad"
+    try:
+        with inside(ctx.guest.netns), open(path, "w") as f:  # /proc/sys/net: the opener's netns
+            f.write("0")
+    except OSError as exc:
+        raise HostStateError(
+            f"turn off DAD on {ctx.spec.container_ifname} in {ctx.guest.label}: {exc.strerror}",
+            hint="DHCPv6 needs IPv6 in the guest",
+        ) from None
+
+
+def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
+    from .. import drivers
+    from ..addressing import guest_link
+    from ..inet import IPAddress
+    from ..netlink import messages as m
+    from ..netns import inside
+    from .v6 import Session6
+
+    dhcp = ctx.spec.addressing.dhcp
+    assert dhcp is not None
+    not_ready = drivers.wait_ready(ctx.kind, ctx)
+    if not_ready:
+        rollback.notes.append(not_ready)
+    link = guest_link(ctx)
+    session = Session6(ctx.spec.container_ifname, link.index, link.address or b"")
+    with inside(ctx.guest.netns):
+        session.open()
+    try:
+        lease = session.obtain(dhcp.timeout)
+    finally:
+        session.close()
+    nl, index = ctx.guest_nl, link.index
+    address = IPAddress(6, lease.address)
+    # /128: DHCPv6 gives an address, not a prefix (that comes from router advertisements)
+    nl.request(
+        m.add_address(index, 10, lease.address, 128, nodad=True),
+        op="add the leased address",
+        obj=f"{address}/128 in {ctx.guest.label}",
+    )
+
+    def undo() -> None:
+        nl.request(m.delete_address(index, 10, lease.address, 128), op="remove", obj=str(address))
+
+    rollback.push(f"ip -6 addr del {address}/128", undo)
+    ctx.dns = ([str(IPAddress(6, d)) for d in lease.dns], None)
+
+
 def _write_dns(ctx: AttachContext, rollback: Rollback) -> None:
     from .resolvconf import write_guest_resolv_conf
 
-    assert ctx.lease is not None
-    write_guest_resolv_conf(ctx.guest, ctx.lease, rollback.push)
+    if ctx.lease is not None:
+        servers = [".".join(map(str, d)) for d in ctx.lease.dns]
+        write_guest_resolv_conf(ctx.guest, servers, ctx.lease.domain, rollback.push)
+    elif ctx.dns is not None:
+        write_guest_resolv_conf(ctx.guest, ctx.dns[0], ctx.dns[1], rollback.push)
 
 
 def _keep(ctx: AttachContext, rollback: Rollback) -> None:
