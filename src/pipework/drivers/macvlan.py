@@ -7,8 +7,7 @@ vepa, passthru or source. The MTU is the parent's unless given.
 from __future__ import annotations
 
 from ..netlink import messages as m
-from .child import child_steps
-from .vlan import vlan_steps
+from .vlan import nic_child_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,10 +16,5 @@ if TYPE_CHECKING:
 
 
 def plan(ctx: AttachContext) -> list[Step]:
-    steps = vlan_steps(ctx)
     mode = ctx.spec.macvlan_mode or "bridge"
-    parent = ctx.uplink.name if ctx.spec.vlan is None else f"{ctx.uplink.name}.{ctx.spec.vlan}"  # type: ignore[union-attr]
-    text = ctx.in_guest(
-        f"ip link add link {parent} name {ctx.spec.container_ifname} type macvlan mode {mode}"
-    )
-    return steps + child_steps(ctx, "macvlan", [("IFLA_MACVLAN_MODE", m.MACVLAN_MODE[mode])], text)
+    return nic_child_steps(ctx, "macvlan", mode, [("IFLA_MACVLAN_MODE", m.MACVLAN_MODE[mode])])

@@ -11,13 +11,27 @@ from ..errors import HostStateError, NetlinkError
 from ..executor import Step
 from ..netlink import messages as m
 from . import no_support
-from .child import EEXIST, EOPNOTSUPP
+from .child import EEXIST, EOPNOTSUPP, child_steps
 from .veth import delete_quietly, get
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import AttachContext
     from ..executor import Rollback
+
+
+def nic_child_steps(
+    ctx: AttachContext, kind: str, mode: str, data: list[tuple[str, object]]
+) -> list[Step]:
+    """A macvlan or ipvlan in the guest, on the NIC or on its ``IF.VLAN`` (made first)."""
+    uplink = ctx.uplink
+    assert uplink is not None
+    vid = ctx.spec.vlan
+    parent = uplink.name if vid is None else f"{uplink.name}.{vid}"
+    text = ctx.in_guest(
+        f"ip link add link {parent} name {ctx.spec.container_ifname} type {kind} mode {mode}"
+    )
+    return vlan_steps(ctx) + child_steps(ctx, kind, data, text)
 
 
 def vlan_steps(ctx: AttachContext) -> list[Step]:
