@@ -136,7 +136,7 @@ def _add_address(ctx: AttachContext, iface: IPInterface, rollback: Rollback) -> 
     )
     rollback.push(
         f"ip addr del {iface}",
-        _quietly(
+        quietly(
             lambda: nl.request(
                 m.delete_address(index, af, packed, iface.prefixlen), op="remove address", obj=obj
             )
@@ -163,7 +163,7 @@ def _link_up(ctx: AttachContext, _unused: None, rollback: Rollback) -> None:
     restore = {m.IPV4_DEVCONF_ARP_NOTIFY: 0} if conf else None
     rollback.push(
         f"ip link set {name} down",
-        _quietly(
+        quietly(
             lambda: nl.request(
                 m.set_link(link.index, up=False, ipv4_conf=restore), op="bring down", obj=name
             )
@@ -259,7 +259,7 @@ def add_route(
     nl.request(m.add_route(route), op="add route", obj=f"{what} in {label}")
     push(
         f"ip route del {what}",
-        _quietly(lambda: nl.request(m.delete_route(route), op="remove route", obj=what)),
+        quietly(lambda: nl.request(m.delete_route(route), op="remove route", obj=what)),
     )
 
 
@@ -282,8 +282,9 @@ def _replayer(nl: NetlinkSocket, req: tuple[int, int, bytes], where: str) -> Cal
     return replay
 
 
-def _quietly(call: Callable[[], object]) -> Callable[[], None]:
-    """An undo that may find its object already gone with the guest's interface."""
+def quietly(call: Callable[[], object]) -> Callable[[], None]:
+    """An undo that may find its object already gone with the guest's interface
+    (a route or address removed with it): that is not a failure of the undo."""
 
     def undo() -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from ..addressing import add_route, set_default_route
+from ..addressing import add_route, quietly, set_default_route
 from ..inet import IPAddress, IPInterface
 from ..netlink import messages as m
 
@@ -65,8 +65,8 @@ def apply_lease(
     add_lease_address(nl, index, label, lease, expiring=expiring, replace=False)
     push(
         f"ip addr del {iface}",
-        lambda: _forget(
-            nl.request(
+        quietly(
+            lambda: nl.request(
                 m.delete_address(index, AF_INET, lease.address, lease.prefixlen),
                 op="remove the leased address",
                 obj=str(iface),
@@ -99,7 +99,3 @@ def apply_lease(
 def _usable(router: bytes) -> bool:
     """A router a route may go through: not 0.0.0.0, loopback, multicast or broadcast."""
     return router[0] not in (0, 127) and router[0] < 224
-
-
-def _forget(_reply: object) -> None:
-    return None

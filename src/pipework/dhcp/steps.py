@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import AttachContext
     from ..executor import Rollback
+    from ..netlink.messages import Link
     from .client import Lease, Session
 
 
@@ -80,21 +81,27 @@ def hostname_for(ctx: AttachContext) -> str | None:
     return name
 
 
-def _obtain(ctx: AttachContext, rollback: Rollback) -> None:
+def _ready_link(ctx: AttachContext, rollback: Rollback) -> Link:
+    """The guest interface, once it can carry the first DHCP message: a message
+    sent before the bridge port forwards is lost, and the first retransmission
+    comes a second later, so wait for the port instead."""
     from .. import drivers
     from ..addressing import guest_link
+
+    not_ready = drivers.wait_ready(ctx.kind, ctx)
+    if not_ready:
+        rollback.notes.append(not_ready)
+    return guest_link(ctx)
+
+
+def _obtain(ctx: AttachContext, rollback: Rollback) -> None:
     from ..netns import inside
     from .client import Session
     from .configure import apply_lease
 
     dhcp = ctx.spec.addressing.dhcp
     assert dhcp is not None
-    # A DISCOVER sent before the bridge port forwards is lost, and the first
-    # retransmission comes a second later: wait for the port instead.
-    not_ready = drivers.wait_ready(ctx.kind, ctx)
-    if not_ready:
-        rollback.notes.append(not_ready)
-    link = guest_link(ctx)
+    link = _ready_link(ctx, rollback)
     session = Session(
         ctx.spec.container_ifname,
         link.address or b"",
@@ -155,8 +162,7 @@ def _no_dad(ctx: AttachContext) -> None:
 
 
 def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
-    from .. import drivers
-    from ..addressing import guest_link
+    from ..addressing import quietly
     from ..inet import IPAddress
     from ..netlink import messages as m
     from ..netns import inside
@@ -164,10 +170,7 @@ def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
 
     dhcp = ctx.spec.addressing.dhcp
     assert dhcp is not None
-    not_ready = drivers.wait_ready(ctx.kind, ctx)
-    if not_ready:
-        rollback.notes.append(not_ready)
-    link = guest_link(ctx)
+    link = _ready_link(ctx, rollback)
     session = Session6(ctx.spec.container_ifname, link.index, link.address or b"")
     with inside(ctx.guest.netns):
         session.open()
@@ -183,11 +186,14 @@ def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
         op="add the leased address",
         obj=f"{address}/128 in {ctx.guest.label}",
     )
-
-    def undo() -> None:
-        nl.request(m.delete_address(index, 10, lease.address, 128), op="remove", obj=str(address))
-
-    rollback.push(f"ip -6 addr del {address}/128", undo)
+    rollback.push(
+        f"ip -6 addr del {address}/128",
+        quietly(
+            lambda: nl.request(
+                m.delete_address(index, 10, lease.address, 128), op="remove", obj=str(address)
+            )
+        ),
+    )
     ctx.dns = ([str(IPAddress(6, d)) for d in lease.dns], None)
 
 
