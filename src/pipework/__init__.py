@@ -55,20 +55,20 @@ _WHERE = {
     "Attachment": "model",
     "DhcpRequest": "model",
     "Guest": "model",
-    "GuestRef": "model",
+    "GuestRef": "guestref",
     "IPAddress": "inet",
     "IPInterface": "inet",
     "parse_address": "inet",
     "parse_interface": "inet",
     "parse_mac": "mac",
     "mac_from_string": "mac",
-    "parse_guest_ref": "names",
-    "attach": "attaching",
-    "attach_guest": "attaching",
-    "attach_many": "attaching",
-    "detach": "detaching",
-    "inspect": "inspecting",
-    "list_attachments": "inventory",
+    "parse_guest_ref": "guestref",
+    "attach": "engine.attach",
+    "attach_guest": "engine.attach",
+    "attach_many": "engine.attach",
+    "detach": "ops.detach",
+    "inspect": "ops.inspect",
+    "list_attachments": "ops.ls",
     "resolve": "guests",
     "AmbiguousGuest": "errors",
     "CommandError": "errors",
@@ -82,8 +82,7 @@ _WHERE = {
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .attaching import attach, attach_guest, attach_many
-    from .detaching import detach
+    from .engine.attach import attach, attach_guest, attach_many
     from .errors import (
         AmbiguousGuest,
         CommandError,
@@ -94,13 +93,14 @@ if TYPE_CHECKING:
         PipeworkError,
         UsageError,
     )
+    from .guestref import GuestRef, parse_guest_ref
     from .guests import resolve
     from .inet import IPAddress, IPInterface, parse_address, parse_interface
-    from .inspecting import inspect
-    from .inventory import list_attachments
     from .mac import mac_from_string, parse_mac
-    from .model import Addressing, Attachment, AttachSpec, DhcpRequest, Guest, GuestRef
-    from .names import parse_guest_ref
+    from .model import Addressing, Attachment, AttachSpec, DhcpRequest, Guest
+    from .ops.detach import detach
+    from .ops.inspect import inspect
+    from .ops.ls import list_attachments
 
 
 def __getattr__(name: str) -> object:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from _socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
-from ._record import Record
+from ._lowlevel.record import Record
 from .errors import UsageError
 from .integers import is_decimal
 
@@ -20,14 +20,13 @@ _AF = {4: AF_INET, 6: AF_INET6}
 class IPAddress(Record):
     """One IPv4 or IPv6 address."""
 
-    __slots__ = ("family", "packed")
     family: int  # 4 or 6
     packed: bytes
 
-    def __init__(self, family: int, packed: bytes) -> None:
+    def __post_init__(self) -> None:
+        family, packed = self.family, self.packed
         if family not in _BITS or not isinstance(packed, bytes) or len(packed) * 8 != _BITS[family]:
             raise UsageError(f"invalid IP address: family {family!r} with {packed!r}")
-        self._init(family=family, packed=packed)
 
     @property
     def af(self) -> int:
@@ -77,16 +76,15 @@ class IPAddress(Record):
 class IPInterface(Record):
     """An address with its prefix length, as assigned to an interface (192.0.2.1/24)."""
 
-    __slots__ = ("address", "prefixlen")
     address: IPAddress
     prefixlen: int
 
-    def __init__(self, address: IPAddress, prefixlen: int) -> None:
+    def __post_init__(self) -> None:
+        address, prefixlen = self.address, self.prefixlen
         if not isinstance(address, IPAddress):
             raise UsageError(f"invalid interface address {address!r}: not an IPAddress")
         if type(prefixlen) is not int or not 0 <= prefixlen <= address.bits:
             raise UsageError(f"invalid prefix length {prefixlen!r} for {address}")
-        self._init(address=address, prefixlen=prefixlen)
 
     @property
     def family(self) -> int:

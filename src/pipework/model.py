@@ -2,22 +2,24 @@
 
     argv -> AttachSpec -> (resolve) Guest -> (plan) steps -> (apply) Attachment
 
-Values are validated where they are built (``inet``, ``mac``, ``names``), so a
+Values are validated where they are built (``inet``, ``mac``, ``guestref``), so a
 spec that exists is a spec that may be applied.
 """
 
 from __future__ import annotations
 
-from ._record import Record
+from ._lowlevel.record import Record
 from .errors import UsageError
+from .guestref import GuestRef
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dataclasses import KW_ONLY
+
     from .inet import IPAddress, IPInterface
     from .netns import NetNS
 
-#: Guest kinds a prefix may name (``lxc:devenv``); ``None`` means "guess".
-GUEST_KINDS = ("lxc", "docker", "netns", "pid")
+__all__ = ["Addressing", "AttachSpec", "Attachment", "DhcpRequest", "Guest", "GuestRef"]
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru", "source")
 IPVLAN_MODES = ("l2", "l3", "l3s")
 OVS_DATAPATHS = ("system", "netdev")
@@ -25,24 +27,6 @@ OVS_DATAPATHS = ("system", "netdev")
 DHCP_CLIENTS = ("dhcp", "udhcpc", "dhclient", "dhcpcd")
 #: how long the built-in client waits for a lease by default (seconds)
 DHCP_TIMEOUT = 30.0
-
-
-class GuestRef(Record):
-    """How the user named a guest: an optional runtime prefix and the identifier."""
-
-    __slots__ = ("kind", "value")
-    kind: str | None
-    value: str
-
-    def __init__(self, kind: str | None, value: str) -> None:
-        self._init(kind=kind, value=value)
-
-    @property
-    def is_path(self) -> bool:
-        return self.value.startswith("/")
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.value}" if self.kind else self.value
 
 
 class DhcpRequest(Record):
@@ -54,47 +38,15 @@ class DhcpRequest(Record):
     bounds the built-in client's wait for a lease.
     """
 
-    __slots__ = (
-        "client",
-        "dns",
-        "family",
-        "foreground",
-        "hostname",
-        "options",
-        "timeout",
-        "vendor_class",
-    )
     client: str  # dhcp | udhcpc | dhclient | dhcpcd
-    family: int  # 4, or 6: DHCPv6 (the built-in client, one address)
-    foreground: bool
-    options: str
-    hostname: str | None
-    vendor_class: str | None
-    dns: bool
-    timeout: float
-
-    def __init__(
-        self,
-        client: str,
-        foreground: bool = False,
-        options: str = "",
-        *,
-        hostname: str | None = None,
-        vendor_class: str | None = None,
-        dns: bool = False,
-        timeout: float = DHCP_TIMEOUT,
-        family: int = 4,
-    ) -> None:
-        self._init(
-            client=client,
-            family=family,
-            foreground=foreground,
-            options=options,
-            hostname=hostname,
-            vendor_class=vendor_class,
-            dns=dns,
-            timeout=timeout,
-        )
+    foreground: bool = False
+    options: str = ""
+    _: KW_ONLY
+    hostname: str | None = None
+    vendor_class: str | None = None
+    dns: bool = False
+    timeout: float = DHCP_TIMEOUT
+    family: int = 4  # 4, or 6: DHCPv6 (the built-in client, one address)
 
     def __str__(self) -> str:
         text = self.client + ("-f" if self.foreground else "")
@@ -104,107 +56,42 @@ class DhcpRequest(Record):
 class Addressing(Record):
     """What goes on the guest interface: static addresses and gateways, or DHCP, or nothing."""
 
-    __slots__ = ("addresses", "dhcp", "gateways")
-    addresses: tuple[IPInterface, ...]
-    gateways: tuple[IPAddress, ...]
-    dhcp: DhcpRequest | None
-
-    def __init__(
-        self,
-        addresses: tuple[IPInterface, ...] = (),
-        gateways: tuple[IPAddress, ...] = (),
-        dhcp: DhcpRequest | None = None,
-    ) -> None:
-        self._init(addresses=addresses, gateways=gateways, dhcp=dhcp)
+    addresses: tuple[IPInterface, ...] = ()
+    gateways: tuple[IPAddress, ...] = ()
+    dhcp: DhcpRequest | None = None
 
 
 class AttachSpec(Record):
     """One request: plumb ``guest`` into ``host_if`` with this interface and addressing."""
 
-    __slots__ = (
-        "addressing",
-        "container_ifname",
-        "create_bridge",
-        "direct_phys",
-        "force",
-        "guest",
-        "host_if",
-        "host_ifname",
-        "host_mac",
-        "ipvlan_mode",
-        "mac",
-        "macvlan_mode",
-        "mtu",
-        "ovs_datapath",
-        "pkey",
-        "vlan",
-        "vlan_filtering",
-    )
     host_if: str | None  # bridge or host interface name; None when selected by MAC
-    host_mac: bytes | None  # mac:<address> selects the host interface by its MAC
     guest: GuestRef
-    container_ifname: str
-    host_ifname: str | None  # -l: the host-side veth name; None = derive as the original
     addressing: Addressing
-    mac: bytes | None
-    vlan: int | None
-    mtu: int | None
-    create_bridge: bool
-    direct_phys: bool
-    force: bool  # replace an existing, different attachment of the same guest interface
-    macvlan_mode: str | None  # bridge (default) | private | vepa | passthru | source
-    ipvlan_mode: str | None  # l2 | l3 | l3s: an ipvlan instead of a macvlan on a NIC
-    vlan_filtering: bool  # may turn on VLAN filtering on a bridge pipework did not create
-    ovs_datapath: str | None  # datapath_type of an OVS bridge pipework creates (system)
-    pkey: int | None  # IPoIB partition key (the original's @PKEY, hexadecimal)
+    _: KW_ONLY
+    container_ifname: str = "eth1"
+    host_ifname: str | None = None  # -l: the host-side veth name; None = derive as the original
+    host_mac: bytes | None = None  # mac:<address> selects the host interface by its MAC
+    mac: bytes | None = None
+    vlan: int | None = None
+    mtu: int | None = None
+    create_bridge: bool = False
+    direct_phys: bool = False
+    force: bool = False  # replace an existing, different attachment of the same guest interface
+    macvlan_mode: str | None = None  # bridge (default) | private | vepa | passthru | source
+    ipvlan_mode: str | None = None  # l2 | l3 | l3s: an ipvlan instead of a macvlan on a NIC
+    vlan_filtering: bool = False  # may turn on VLAN filtering on a bridge pipework did not create
+    ovs_datapath: str | None = None  # datapath_type of an OVS bridge pipework creates (system)
+    pkey: int | None = None  # IPoIB partition key (the original's @PKEY, hexadecimal)
 
-    def __init__(
-        self,
-        host_if: str | None,
-        guest: GuestRef,
-        addressing: Addressing,
-        *,
-        container_ifname: str = "eth1",
-        host_ifname: str | None = None,
-        host_mac: bytes | None = None,
-        mac: bytes | None = None,
-        vlan: int | None = None,
-        mtu: int | None = None,
-        create_bridge: bool = False,
-        direct_phys: bool = False,
-        force: bool = False,
-        macvlan_mode: str | None = None,
-        ipvlan_mode: str | None = None,
-        vlan_filtering: bool = False,
-        ovs_datapath: str | None = None,
-        pkey: int | None = None,
-    ) -> None:
-        self._init(
-            host_if=host_if,
-            host_mac=host_mac,
-            guest=guest,
-            container_ifname=container_ifname,
-            host_ifname=host_ifname,
-            addressing=addressing,
-            mac=mac,
-            vlan=vlan,
-            mtu=mtu,
-            create_bridge=create_bridge,
-            direct_phys=direct_phys,
-            force=force,
-            macvlan_mode=macvlan_mode,
-            ipvlan_mode=ipvlan_mode,
-            vlan_filtering=vlan_filtering,
-            ovs_datapath=ovs_datapath,
-            pkey=pkey,
-        )
+    def __post_init__(self) -> None:
         _validate_spec(self)
 
 
 def _validate_spec(spec: AttachSpec) -> None:
     """Check a request however it was built (command line or Python API), before any change."""
+    from .guestref import check_guest_ref
+    from .ifname import check_ifname
     from .inet import IPAddress, IPInterface, check_gateway, check_interface
-    from .names import check_guest_ref, check_ifname
 
     if not isinstance(spec.guest, GuestRef):
         raise UsageError("guest must be a GuestRef (see pipework.parse_guest_ref)")
@@ -298,22 +185,7 @@ def _validate_dhcp(dhcp: DhcpRequest) -> None:
 class Attachment(Record):
     """What an attach did, read back from the kernel."""
 
-    __slots__ = (
-        "addresses",
-        "bridge",
-        "changed",
-        "container_ifname",
-        "created_bridge",
-        "gateways",
-        "guest",
-        "host_ifname",
-        "mac",
-        "mtu",
-        "netns_inode",
-        "pid",
-        "runtime",
-        "warnings",
-    )
+    _: KW_ONLY
     guest: str
     runtime: str
     pid: int | None
@@ -326,43 +198,8 @@ class Attachment(Record):
     mac: bytes
     mtu: int
     created_bridge: bool
-    warnings: tuple[str, ...]
-    changed: bool  # False when the same request had already been done: nothing changed
-
-    def __init__(
-        self,
-        *,
-        guest: str,
-        runtime: str,
-        pid: int | None,
-        netns_inode: int,
-        container_ifname: str,
-        host_ifname: str,
-        bridge: str,
-        addresses: tuple[IPInterface, ...],
-        gateways: tuple[IPAddress, ...],
-        mac: bytes,
-        mtu: int,
-        created_bridge: bool,
-        warnings: tuple[str, ...] = (),
-        changed: bool = True,
-    ) -> None:
-        self._init(
-            guest=guest,
-            runtime=runtime,
-            pid=pid,
-            netns_inode=netns_inode,
-            container_ifname=container_ifname,
-            host_ifname=host_ifname,
-            bridge=bridge,
-            addresses=addresses,
-            gateways=gateways,
-            mac=mac,
-            mtu=mtu,
-            created_bridge=created_bridge,
-            warnings=warnings,
-            changed=changed,
-        )
+    warnings: tuple[str, ...] = ()
+    changed: bool = True  # False when the same request had already been done: nothing changed
 
 
 class Guest:
@@ -398,7 +235,7 @@ class Guest:
         """Whether the guest's process still runs (a bare namespace is always alive)."""
         if self.pid is None or self.starttime is None:
             return True
-        from .guests.candidate import process_starttime
+        from ._lowlevel.procfs import process_starttime
 
         return process_starttime(self.pid) == self.starttime
 

@@ -100,6 +100,37 @@ def test_ovs_tags_separate_guests_and_tcp_crosses_the_userspace_datapath(make_ne
     assert link(port_b) is None
 
 
+def test_rerunning_the_same_ovs_attach_changes_nothing(make_netns, ovs_bridge):
+    """An OVS port's host end has no Linux master (its master is ovs-system on the
+    kernel datapath, none on the userspace one): the re-run is recognised through
+    OVS's own record of the port, not through the kernel's master index."""
+    ns, other = make_netns(), make_netns()
+    br = ovs_bridge()
+    sh("ovs-vsctl", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
+    assert pipework(br, ns, "203.0.113.31/24", "@10").returncode == 0
+    port = ovs_ports(br)[0]
+
+    again = pipework(br, ns, "203.0.113.31/24", "@10")
+    assert again.returncode == 0, again.stderr
+    assert "already attached" in again.stderr and "nothing changed" in again.stderr
+    assert ovs_ports(br) == [port]
+    assert addresses("eth1", netns=ns) == ["203.0.113.31/24"]
+
+    # on another OVS bridge it is attached differently: named, refused, untouched
+    br2 = ovs_bridge()
+    sh("ovs-vsctl", "add-br", br2, "--", "set", "bridge", br2, "datapath_type=netdev")
+    moved = pipework(br2, ns, "203.0.113.31/24", "@10")
+    assert moved.returncode == 1
+    assert f"is on another bridge than {br2}" in moved.stderr
+    assert ovs_ports(br) == [port] and ovs_ports(br2) == []
+    # a different tag is a difference too
+    retag = pipework(br, ns, "203.0.113.31/24", "@20")
+    assert retag.returncode == 1 and "tag" in retag.stderr, retag.stderr
+    assert sh("ovs-vsctl", "get", "port", port, "tag").stdout.strip() == "10"
+    assert pipework(br, other, "203.0.113.32/24", "@10").returncode == 0
+    assert pings(other, "203.0.113.31")
+
+
 def test_gc_removes_ovs_ports_whose_guest_is_gone(make_netns, ovs_bridge):
     a, b = make_netns(), make_netns()
     br = ovs_bridge()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipework.guests import cgroup, lxc
-from pipework.guests.candidate import Candidate, Finding
+from pipework.guests.base import Candidate, Finding
 from pipework.guests.cgroup import CgroupMatch, CgroupMount
 
 NAME = "devenv"
@@ -59,11 +59,11 @@ V1_DIRS = ("cpu,cpuacct", "memory", "systemd", "pids", "cpuset")
 @pytest.fixture(autouse=True)
 def fixture_proc(tmp_path, monkeypatch):
     """Start times come from a fixture /proc, never from the host's real processes."""
-    from pipework.guests import candidate
+    from pipework._lowlevel import procfs
 
     proc = tmp_path / "fixture-proc"
     proc.mkdir()
-    monkeypatch.setattr(candidate, "PROC_ROOT", str(proc))
+    monkeypatch.setattr(procfs, "PROC_ROOT", str(proc))
     return proc
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipework.jsonlite import loads
+from pipework._lowlevel.jsonlite import loads
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -54,6 +54,6 @@ def test_arbitrary_text_is_a_value_or_a_value_error(text):
 @settings(max_examples=300, deadline=None, database=None)
 @given(JSON_VALUES)
 def test_dumps_round_trips_through_json(value):
-    from pipework.jsonlite import dumps
+    from pipework._lowlevel.jsonlite import dumps
 
     assert json.loads(dumps(value)) == value

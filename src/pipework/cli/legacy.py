@@ -21,12 +21,13 @@ ends the global options, so an interface named like an option or a verb still wo
 
 from __future__ import annotations
 
-from .._record import Record
+from .._lowlevel.record import Record
 from ..errors import UsageError
+from ..guestref import GuestRef, parse_guest_ref
+from ..ifname import check_ifname
 from ..inet import IPAddress, IPInterface, parse_address, parse_interface
 from ..integers import parse_int, parse_seconds
-from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, Addressing, AttachSpec, DhcpRequest, GuestRef
-from ..names import check_ifname, parse_guest_ref
+from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, Addressing, AttachSpec, DhcpRequest
 
 PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
 _FOREGROUND_OK = ("dhcp", "udhcpc", "dhclient")  # dhcpcd has no -f mode in the original
@@ -63,39 +64,31 @@ gc removes what vanished guests left behind.
 
 
 class AttachCommand(Record):
-    __slots__ = ("spec", "verbose")
     spec: AttachSpec
     verbose: bool
-
-    def __init__(self, spec: AttachSpec, verbose: bool) -> None:
-        self._init(spec=spec, verbose=verbose)
 
 
 class PassthroughCommand(Record):
     """``route``, ``rule`` or ``tc``: a host program run inside the guest's netns."""
 
-    __slots__ = ("args", "argv0", "guest", "tool", "verbose")
     tool: str
-    argv0: tuple[str, ...]
     guest: GuestRef
     args: tuple[str, ...]
     verbose: bool
 
-    def __init__(self, tool: str, guest: GuestRef, args: tuple[str, ...], verbose: bool) -> None:
-        self._init(tool=tool, argv0=PASSTHROUGH[tool], guest=guest, args=args, verbose=verbose)
+    @property
+    def argv0(self) -> tuple[str, ...]:
+        """The program and its first words (``ip route``)."""
+        return PASSTHROUGH[self.tool]
 
 
 class WaitCommand(Record):
-    __slots__ = ("ifname", "timeout")
     ifname: str
     timeout: float | None
 
-    def __init__(self, ifname: str, timeout: float | None) -> None:
-        self._init(ifname=ifname, timeout=timeout)
-
 
 class HelpCommand(Record):
-    __slots__ = ()
+    pass
 
 
 def _take_value(args: list[str], i: int, option: str) -> str:

@@ -40,7 +40,7 @@ def run(argv: Sequence[str]) -> int:
         sys.stdout.write(USAGE)
         return 0
     if isinstance(command, AttachCommand):
-        from ..attaching import attach
+        from ..engine.attach import attach
 
         result = attach(command.spec, verbose=command.verbose)
         for warning in result.warnings:
@@ -52,10 +52,10 @@ def run(argv: Sequence[str]) -> int:
             )
         return 0
     if isinstance(command, PassthroughCommand):
-        from ..passthrough import run_in_guest
+        from ..ops.passthrough import run_in_guest
 
         return run_in_guest(command.guest, command.argv0, command.args, verbose=command.verbose)
-    from ..wait import wait_for_interface
+    from ..ops.wait import wait_for_interface
 
     wait_for_interface(command.ifname, command.timeout)
     return 0

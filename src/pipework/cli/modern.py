@@ -7,13 +7,15 @@ generated from that declaration. The original command line stays as it was
 
 from __future__ import annotations
 
-from .._record import Record
+from .._lowlevel.record import Record
 from ..errors import UsageError
-from ..model import Addressing, AttachSpec, DhcpRequest, GuestRef
-from ..names import check_ifname, parse_guest_ref
+from ..guestref import parse_guest_ref
+from ..ifname import check_ifname
+from ..model import Addressing, AttachSpec, DhcpRequest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..guestref import GuestRef
     from ..inet import IPAddress, IPInterface
 
 
@@ -177,27 +179,17 @@ VERBS = {
 class ModernCommand(Record):
     """A parsed verb: its name, its positional guest (if any) and its option values."""
 
-    __slots__ = ("guest", "spec", "values", "verb")
     verb: str
     guest: GuestRef | None
     spec: AttachSpec | None
     values: dict[str, object]
-
-    def __init__(
-        self, verb: str, guest: GuestRef | None, spec: AttachSpec | None, values: dict[str, object]
-    ) -> None:
-        self._init(verb=verb, guest=guest, spec=spec, values=values)
 
     def flag(self, name: str) -> bool:
         return bool(self.values.get(name))
 
 
 class VerbHelp(Record):
-    __slots__ = ("text",)
     text: str
-
-    def __init__(self, text: str) -> None:
-        self._init(text=text)
 
 
 def parse_modern(argv: list[str]) -> ModernCommand | VerbHelp:

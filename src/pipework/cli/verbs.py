@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def _print_json(value: object) -> None:
-    from ..jsonlite import dumps
+    from .._lowlevel.jsonlite import dumps
 
     sys.stdout.write(dumps(value) + "\n")
 
@@ -53,7 +53,7 @@ def run_verb(argv: list[str]) -> int:
 
 
 def _attach(command: ModernCommand) -> int:
-    from ..attaching import attach
+    from ..engine.attach import attach
 
     assert command.spec is not None
     result = attach(command.spec, verbose=command.flag("verbose"))
@@ -77,7 +77,7 @@ def _attach(command: ModernCommand) -> int:
 
 
 def _detach(command: ModernCommand) -> int:
-    from ..detaching import detach
+    from ..ops.detach import detach
 
     assert command.guest is not None
     ifname = str(command.values.get("ifname") or "eth1")
@@ -98,7 +98,7 @@ def _detach(command: ModernCommand) -> int:
 
 
 def _ls(command: ModernCommand) -> int:
-    from ..inventory import list_attachments, render_table
+    from ..ops.ls import list_attachments, render_table
 
     rows = list_attachments()
     if command.flag("json"):
@@ -109,7 +109,7 @@ def _ls(command: ModernCommand) -> int:
 
 
 def _inspect(command: ModernCommand) -> int:
-    from ..inspecting import inspect, render
+    from ..ops.inspect import inspect, render
 
     assert command.guest is not None
     report = inspect(command.guest)
@@ -121,7 +121,7 @@ def _inspect(command: ModernCommand) -> int:
 
 
 def _link(command: ModernCommand) -> int:
-    from ..linking import LinkEnd, link, parse_end
+    from ..ops.link import LinkEnd, link, parse_end
     from .modern import parse_ip_arg
 
     ends = []
@@ -135,18 +135,12 @@ def _link(command: ModernCommand) -> int:
 
 
 def _gc(command: ModernCommand) -> int:
-    from ..dhcp import state
-    from ..drivers.ovs import stale_ports, vsctl
+    from ..ops.gc import collect
 
-    removed = []
-    for bridge, port in stale_ports():
-        vsctl("--if-exists", "del-port", bridge, port, what=f"remove stale OVS port {port}")
-        removed.append(f"{bridge}:{port}")
-    leases = state.stale()
-    for name in leases:
-        state.remove(name)
+    collected = collect()
+    removed, leases = collected["removed"], collected["dhcp_state"]
     if command.flag("json"):
-        _print_json({"removed": removed, "dhcp_state": leases})
+        _print_json(collected)
     elif removed or leases:
         if removed:
             sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")

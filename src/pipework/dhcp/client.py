@@ -26,13 +26,14 @@ from _socket import (
 )
 from _socket import timeout as socket_timeout
 
-from .._record import Record
+from .._lowlevel.record import Record
 from ..errors import PipeworkError
 from . import packet as p
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from dataclasses import KW_ONLY
 
     _Builder = Callable[[int, int], bytes]
     _Acceptor = Callable[[p.Message], "p.Message | None"]
@@ -48,22 +49,7 @@ class DhcpFailed(PipeworkError):
 class Lease(Record):
     """What the server gave, with the times (seconds since the epoch) it runs out."""
 
-    __slots__ = (
-        "address",
-        "dns",
-        "domain",
-        "expires",
-        "hostname",
-        "lease_time",
-        "mtu",
-        "obtained",
-        "prefixlen",
-        "rebind_at",
-        "renew_at",
-        "routers",
-        "routes",
-        "server",
-    )
+    _: KW_ONLY
     address: bytes
     prefixlen: int
     routers: tuple[bytes, ...]
@@ -79,9 +65,6 @@ class Lease(Record):
     renew_at: float
     rebind_at: float
     expires: float
-
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
 
     @property
     def infinite(self) -> bool:

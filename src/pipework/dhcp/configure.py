@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import time
 
-from ..addressing import add_route, quietly, set_default_route
 from ..inet import IPAddress, IPInterface
 from ..netlink import messages as m
+from ..netlink.ops import gone_ok
+from ..routes import add_route, set_default_route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..addressing import Push
     from ..netlink.socket import NetlinkSocket
+    from ..steps import Push
     from .client import Lease
 
-AF_INET = 2
+AF_INET = m.AF_INET
 
 
 def lease_interface(lease: Lease) -> IPInterface:
@@ -65,7 +66,7 @@ def apply_lease(
     add_lease_address(nl, index, label, lease, expiring=expiring, replace=False)
     push(
         f"ip addr del {iface}",
-        quietly(
+        gone_ok(
             lambda: nl.request(
                 m.delete_address(index, AF_INET, lease.address, lease.prefixlen),
                 op="remove the leased address",

@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 
 from ..errors import CommandError
-from ..executor import Step
+from ..steps import Step
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
     from ..model import DhcpRequest
+    from ..steps import Rollback
 
 _PACKAGES = {"udhcpc": "udhcpc", "dhclient": "isc-dhcp-client", "dhcpcd": "dhcpcd-base"}
 SANDBOX_DIR = "/run/pipework/dhcp-sandbox"
@@ -56,7 +56,7 @@ def client_argv(dhcp: DhcpRequest, program: str, ifname: str, guest: str) -> lis
 
 
 def external_steps(ctx: AttachContext) -> list[Step]:
-    from ..programs import which
+    from .._lowlevel.programs import which
 
     dhcp = ctx.spec.addressing.dhcp
     assert dhcp is not None
@@ -78,10 +78,9 @@ def external_steps(ctx: AttachContext) -> list[Step]:
 def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollback) -> None:
     import subprocess
 
-    from .. import drivers
     from ..netns import inside
 
-    not_ready = drivers.wait_ready(ctx.kind, ctx)
+    not_ready = ctx.driver.wait_ready(ctx)
     if not_ready:
         rollback.notes.append(not_ready)
     os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)

@@ -25,23 +25,38 @@ from . import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
+    from typing import TypedDict
+
+    from ..engine.context import AttachContext
     from ..netlink.socket import NetlinkSocket
     from .client import Lease, Session
+
+    class KeeperRecord(TypedDict):
+        """What the renewal process needs to find the guest interface again (its JSON)."""
+
+        guest: str  # the label, for messages
+        pid: int | None  # the guest's process, with its start time: not a reused pid
+        starttime: int | None
+        netns_path: str  # else the namespace file, with the inode it must still have
+        netns_inode: int
+        ifname: str
+        ifindex: int  # the interface, by index, with its name and MAC
+        mac: str
+        hostname: str | None
+        vendor_class: str | None
+        lease: dict[str, object]  # state.lease_to_json
+
 
 _TICK = 0.5  # seconds between checks that the guest is still there
 _ATTEMPT_TIMEOUT = 10.0
 
 
-def record(ctx: AttachContext, lease: Lease) -> dict[str, object]:
+def record(ctx: AttachContext, lease: Lease, hostname: str | None) -> KeeperRecord:
     """What the renewal process needs to find the guest interface again."""
-    from ..addressing import guest_link
-    from .steps import hostname_for
-
     guest = ctx.guest
     dhcp = ctx.spec.addressing.dhcp
     assert dhcp is not None
-    link = guest_link(ctx)
+    link = ctx.guest_end()
     path = f"/proc/{guest.pid}/ns/net" if guest.pid is not None else guest.netns.path
     return {
         "guest": guest.label,
@@ -52,7 +67,7 @@ def record(ctx: AttachContext, lease: Lease) -> dict[str, object]:
         "ifname": ctx.spec.container_ifname,
         "ifindex": link.index,
         "mac": (link.address or b"").hex(),
-        "hostname": hostname_for(ctx),
+        "hostname": hostname,
         "vendor_class": dhcp.vendor_class,
         "lease": state.lease_to_json(lease),
     }
@@ -113,7 +128,9 @@ class _Keeper:
 
         self.name = name
         self.rec = rec
-        lease = state.lease_from_json(rec["lease"])  # type: ignore[arg-type]
+        raw = rec["lease"]
+        assert isinstance(raw, dict)
+        lease = state.lease_from_json(raw)
         assert isinstance(lease, Lease)
         self.lease: Lease | None = lease
         self.next_try = lease.renew_at
@@ -129,7 +146,7 @@ class _Keeper:
         rec = self.rec
         pid = rec.get("pid")
         if isinstance(pid, int):
-            from ..guests.candidate import process_starttime
+            from .._lowlevel.procfs import process_starttime
 
             return process_starttime(pid) == rec.get("starttime")
         try:
@@ -182,6 +199,7 @@ class _Keeper:
 
     def step(self) -> bool:
         """One attempt when one is due; False when the guest interface is gone."""
+        from ..steps import no_undo
         from .client import DhcpFailed
         from .configure import add_lease_address, apply_lease
 
@@ -208,7 +226,7 @@ class _Keeper:
                     self.log(f"no lease: {exc}")
                     self.next_try = now + 10
                     return True
-                apply_lease(nl, index, label, fresh, expiring=True, push=_no_undo)
+                apply_lease(nl, index, label, fresh, expiring=True, push=no_undo)
                 self._keep(fresh, "new lease")
                 return True
             rebind = now >= lease.rebind_at
@@ -287,10 +305,6 @@ class _Keeper:
             lease = self.lease
             wake = self.next_try if lease is not None else time.time() + _TICK
             time.sleep(max(0.0, min(_TICK, wake - time.time())))
-
-
-def _no_undo(_what: str, _undo: object) -> None:
-    return None
 
 
 def _daemonize(name: str) -> None:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from _struct import Struct
 
-from .._record import Record
+from .._lowlevel.record import Record
 from ..errors import PipeworkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import KW_ONLY
 
 BOOTREQUEST, BOOTREPLY = 1, 2
 HTYPE_ETHER = 1
@@ -80,7 +84,7 @@ class Message(Record):
     52 says so, from the file and sname fields.
     """
 
-    __slots__ = ("chaddr", "ciaddr", "flags", "op", "options", "siaddr", "xid", "yiaddr")
+    _: KW_ONLY
     op: int
     xid: int
     flags: int
@@ -89,9 +93,6 @@ class Message(Record):
     siaddr: bytes
     chaddr: bytes
     options: dict[int, bytes]
-
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
 
     @property
     def message_type(self) -> int | None:

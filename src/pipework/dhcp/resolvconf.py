@@ -21,8 +21,8 @@ from ..errors import HostStateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..addressing import Push
     from ..model import Guest
+    from ..steps import Push
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
 

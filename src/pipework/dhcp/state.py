@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import os
 
-from .. import jsonlite
+from .._lowlevel import jsonlite
 from .client import Lease
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 STATE_DIR = os.environ.get("PIPEWORK_STATE_DIR", "/run/pipework") + "/dhcp"
 
@@ -67,26 +71,58 @@ def lease_to_json(lease: Lease) -> dict[str, object]:
     return out
 
 
-def lease_from_json(data: dict[str, object]) -> Lease:
-    fields: dict[str, object] = {}
-    for field in _LEASE_FIELDS:
-        value = data[field]
-        if field in ("address", "server"):
-            value = _packed(str(value))
-        elif field in ("routers", "dns"):
-            value = tuple(_packed(str(v)) for v in value)  # type: ignore[attr-defined]
-        elif field == "routes":
-            value = tuple(
-                (_packed(str(dst)), int(width), _packed(str(via)))
-                for dst, width, via in value  # type: ignore[attr-defined]
-            )
-        elif field in ("renew_at", "rebind_at", "expires") and value is None:
-            value = float("inf")
-        fields[field] = value
-    return Lease(**fields)
+def lease_from_json(data: Mapping[str, object]) -> Lease:
+    """The lease ``lease_to_json`` wrote; ValueError when the record is not one."""
+
+    def text(key: str) -> str | None:
+        value = data[key]
+        return value if isinstance(value, str) else None
+
+    def items(key: str) -> list[object]:
+        value = data[key]
+        if not isinstance(value, list):
+            raise ValueError(f"{key}: not a list")
+        return value
+
+    def whole(value: object) -> int:
+        if not isinstance(value, int):
+            raise ValueError(f"not a whole number: {value!r}")
+        return value
+
+    def moment(key: str) -> float:
+        value = data[key]
+        if value is None:
+            return float("inf")  # an infinite lease
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{key}: not a number")
+        return float(value)
+
+    mtu = data["mtu"]
+    routes = []
+    for entry in items("routes"):
+        if not isinstance(entry, list) or len(entry) != 3:
+            raise ValueError("routes: not [destination, width, router] entries")
+        dst, width, via = entry
+        routes.append((_packed(str(dst)), whole(width), _packed(str(via))))
+    return Lease(
+        address=_packed(str(data["address"])),
+        prefixlen=whole(data["prefixlen"]),
+        routers=tuple(_packed(str(v)) for v in items("routers")),
+        routes=tuple(routes),
+        dns=tuple(_packed(str(v)) for v in items("dns")),
+        domain=text("domain"),
+        hostname=text("hostname"),
+        mtu=whole(mtu) if mtu is not None else None,
+        server=_packed(str(data["server"])),
+        lease_time=whole(data["lease_time"]),
+        obtained=moment("obtained"),
+        renew_at=moment("renew_at"),
+        rebind_at=moment("rebind_at"),
+        expires=moment("expires"),
+    )
 
 
-def save(name: str, record: dict[str, object]) -> None:
+def save(name: str, record: Mapping[str, object]) -> None:
     write_atomically(path(name, "json"), jsonlite.dumps(record))
 
 

@@ -9,13 +9,13 @@ the lease releases it again. The external clients are external.py.
 
 from __future__ import annotations
 
-from ..executor import Step
+from ..steps import Step
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
     from ..netlink.messages import Link
+    from ..steps import Rollback
     from .client import Lease, Session
 
 
@@ -85,13 +85,10 @@ def _ready_link(ctx: AttachContext, rollback: Rollback) -> Link:
     """The guest interface, once it can carry the first DHCP message: a message
     sent before the bridge port forwards is lost, and the first retransmission
     comes a second later, so wait for the port instead."""
-    from .. import drivers
-    from ..addressing import guest_link
-
-    not_ready = drivers.wait_ready(ctx.kind, ctx)
+    not_ready = ctx.driver.wait_ready(ctx)
     if not_ready:
         rollback.notes.append(not_ready)
-    return guest_link(ctx)
+    return ctx.guest_end()
 
 
 def _obtain(ctx: AttachContext, rollback: Rollback) -> None:
@@ -162,9 +159,9 @@ def _no_dad(ctx: AttachContext) -> None:
 
 
 def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
-    from ..addressing import quietly
     from ..inet import IPAddress
     from ..netlink import messages as m
+    from ..netlink.ops import gone_ok
     from ..netns import inside
     from .v6 import Session6
 
@@ -182,15 +179,17 @@ def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
     address = IPAddress(6, lease.address)
     # /128: DHCPv6 gives an address, not a prefix (that comes from router advertisements)
     nl.request(
-        m.add_address(index, 10, lease.address, 128, nodad=True),
+        m.add_address(index, m.AF_INET6, lease.address, 128, nodad=True),
         op="add the leased address",
         obj=f"{address}/128 in {ctx.guest.label}",
     )
     rollback.push(
         f"ip -6 addr del {address}/128",
-        quietly(
+        gone_ok(
             lambda: nl.request(
-                m.delete_address(index, 10, lease.address, 128), op="remove", obj=str(address)
+                m.delete_address(index, m.AF_INET6, lease.address, 128),
+                op="remove",
+                obj=str(address),
             )
         ),
     )
@@ -216,7 +215,7 @@ def _keep(ctx: AttachContext, rollback: Rollback) -> None:
     name = state.key(ctx.guest.netns.inode, ctx.spec.container_ifname)
     # one replaced with --force: its process must not outlive it, nor remove our files
     keeper.stop(name, release=False)
-    record = keeper.record(ctx, lease)
+    record = keeper.record(ctx, lease, hostname_for(ctx))
     state.save(name, record)
     pid = keeper.start(name)
 

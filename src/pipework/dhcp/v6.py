@@ -31,9 +31,13 @@ from _socket import (
 from _socket import timeout as socket_timeout
 from _struct import Struct
 
-from .._record import Record
+from .._lowlevel.record import Record
 from .client import SO_BINDTODEVICE, DhcpFailed
 from .packet import MalformedReply
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import KW_ONLY
 
 SOLICIT, ADVERTISE, REQUEST, RENEW, REPLY, RELEASE = 1, 2, 3, 5, 7, 8
 OPT_CLIENTID, OPT_SERVERID, OPT_IA_NA, OPT_IAADDR, OPT_ORO = 1, 2, 3, 5, 6
@@ -53,7 +57,7 @@ _U16 = Struct("!H")
 class Lease6(Record):
     """One IA_NA address and what came with it."""
 
-    __slots__ = ("address", "dns", "preferred", "server_duid", "t1", "t2", "valid")
+    _: KW_ONLY
     address: bytes
     preferred: int
     valid: int
@@ -61,9 +65,6 @@ class Lease6(Record):
     t2: int
     server_duid: bytes
     dns: tuple[bytes, ...]
-
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
 
 
 def option(code: int, value: bytes) -> bytes:

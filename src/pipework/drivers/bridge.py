@@ -10,24 +10,57 @@ what every other port of the bridge sees.
 from __future__ import annotations
 
 import time
+from errno import EEXIST, EINVAL, ENOENT, EOPNOTSUPP
 
 from ..errors import HostStateError, NetlinkError
-from ..executor import Step
 from ..marks import BRIDGE_MARK
 from ..netlink import messages as m
-from . import no_support
-from .veth import EEXIST, create_echoed, delete_quietly, get, veth_steps
+from ..netlink import ops
+from ..steps import Step
+from .base import no_support
+from .veth import VethDriver, veth_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
+    from ..model import AttachSpec
+    from ..netlink.messages import Link
+    from ..steps import Rollback
 
 RTMGRP_LINK = 1
 _STP_STATES = {1: "listening", 2: "learning", 4: "blocking"}
 
 
-def plan(ctx: AttachContext) -> list[Step]:
+class BridgeDriver(VethDriver):
+    kind = "bridge"
+
+    def claims(self, spec: AttachSpec, link: Link | None, name: str) -> bool:
+        """An existing Linux bridge; a missing one named br* (as the original), or any
+        name with --create-bridge."""
+        if link is None:
+            return name.startswith("br") or spec.create_bridge
+        return link.kind == "bridge"
+
+    def plan(self, ctx: AttachContext) -> list[Step]:
+        return _plan(ctx)
+
+    def wait_ready(self, ctx: AttachContext) -> str | None:
+        return wait_until_forwarding(ctx)
+
+    def uplink_differences(self, ctx: AttachContext, existing: Link) -> list[str]:
+        bridge = ctx.uplink
+        if bridge is None or existing.master != bridge.index:
+            return [f"it is on another bridge than {ctx.spec.host_if}"]
+        return []
+
+    def owns(self, link: Link, names: dict[int, str]) -> bool:
+        return link.slave_kind == "bridge"
+
+
+DRIVER = BridgeDriver()
+
+
+def _plan(ctx: AttachContext) -> list[Step]:
     spec = ctx.spec
     bridge_name = spec.host_if
     assert bridge_name is not None
@@ -61,13 +94,15 @@ def plan(ctx: AttachContext) -> list[Step]:
 
 def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     try:
-        link = create_echoed(ctx, m.create_bridge(name, up=True), name, "create bridge", name)
+        link = ops.create_link(
+            ctx.host, m.create_bridge(name, up=True), name=name, op="create bridge", obj=name
+        )
     except NetlinkError as exc:
         if exc.errno != EEXIST:
             raise
         # Another process created it between our look-up and now: use it, and
         # leave it alone on rollback, it is not ours.
-        existing = get(ctx, name)
+        existing = ops.link(ctx.host, name)
         if existing is None or existing.kind != "bridge":
             raise HostStateError(
                 f"{name} appeared while pipework was creating it, and it is not a bridge"
@@ -84,16 +119,10 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
 
 def _delete_bridge_if_unused(ctx: AttachContext, index: int, name: str) -> str | None:
     """Undo of a bridge creation, unless a concurrent attach has already put ports on it."""
-    ports = [
-        link.name
-        for link in (
-            m.parse_link(d, a, b) for _t, d, a, b in ctx.host.dump(m.dump_links(), op="list links")
-        )
-        if link.master == index
-    ]
+    ports = [link.name for link in ops.links(ctx.host) if link.master == index]
     if ports:
         return f"kept bridge {name}: {', '.join(ports)} joined it meanwhile"
-    delete_quietly(ctx, index, f"bridge {name}")
+    ops.delete_link(ctx.host, index, obj=f"bridge {name}")
     return None
 
 
@@ -117,7 +146,7 @@ def _vlan_filtering(ctx: AttachContext, rollback: Rollback) -> None:
             obj=f"bridge {bridge.name}",
         )
     except NetlinkError as exc:
-        if exc.errno == 95:  # EOPNOTSUPP
+        if exc.errno == EOPNOTSUPP:
             raise no_support(
                 "bridge VLAN filtering",
                 exc,
@@ -140,7 +169,7 @@ def _port_vlan(ctx: AttachContext, vid: int) -> None:
     try:
         ctx.host.request(m.bridge_port_vlan(index, 1, add=False), op="remove VLAN 1 from", obj=obj)
     except NetlinkError as exc:
-        if exc.errno not in (2, 22):  # the port may have no VLAN 1 (default_pvid 0)
+        if exc.errno not in (ENOENT, EINVAL):  # the port may have no VLAN 1 (default_pvid 0)
             raise
     ctx.host.request(
         m.bridge_port_vlan(index, vid, add=True, pvid_untagged=True),
@@ -167,7 +196,7 @@ def wait_until_forwarding(ctx: AttachContext, timeout: float = 1.0) -> str | Non
     host_if = ctx.host_ifname
 
     def state() -> int | None:
-        link = get(ctx, host_if)
+        link = ops.link(ctx.host, host_if)
         return None if link is None else link.port_state
 
     current = state()

@@ -8,30 +8,42 @@ guest, so that ``inspect`` and ``detach`` recognise it.
 
 from __future__ import annotations
 
+from errno import EEXIST, EOPNOTSUPP
+
 from ..errors import HostStateError, NetlinkError
-from ..executor import Step
 from ..mac import format_mac
 from ..marks import guest_mark
 from ..netlink import messages as m
-from . import no_support
+from ..netlink import ops
+from ..steps import Step
+from .base import no_support
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
+    from ..netlink.messages import Link
+    from ..steps import Rollback
 
-EEXIST, ENODEV, EOPNOTSUPP = 17, 19, 95
+
+class Parent:
+    """The lower device of the interface made in the guest: the NIC itself, or its
+    ``IF.VLAN`` once the step that makes it has run (None: no lower device)."""
+
+    __slots__ = ("link",)
+
+    def __init__(self, link: Link | None) -> None:
+        self.link = link
 
 
 def child_steps(
-    ctx: AttachContext, kind: str, data: list[tuple[str, object]], text: str
+    ctx: AttachContext, kind: str, data: list[tuple[str, object]], text: str, parent: Parent
 ) -> list[Step]:
     """Create the ``kind`` interface in the guest (``text``: the ip equivalent), mark it."""
     spec = ctx.spec
     extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
     mtu = f" mtu {spec.mtu}" if spec.mtu else ""
     return [
-        Step(f"{text}{mtu}{extra}", lambda rollback: _create(ctx, kind, data, rollback)),
+        Step(f"{text}{mtu}{extra}", lambda rollback: _create(ctx, kind, data, parent, rollback)),
         Step(
             ctx.in_guest(f"ip link set {spec.container_ifname} alias '{_mark(ctx, kind)}'"),
             lambda rollback: _mark_it(ctx, kind),
@@ -47,17 +59,21 @@ def _mark(ctx: AttachContext, kind: str) -> str:
 
 
 def _create(
-    ctx: AttachContext, kind: str, data: list[tuple[str, object]], rollback: Rollback
+    ctx: AttachContext,
+    kind: str,
+    data: list[tuple[str, object]],
+    parent: Parent,
+    rollback: Rollback,
 ) -> None:
     spec = ctx.spec
-    parent = ctx.parent_link
+    lower = parent.link
     name = spec.container_ifname
     req = m.create_link(
         kind,
         name,
-        parent=parent.index if parent is not None else None,
+        parent=lower.index if lower is not None else None,
         netns_fd=ctx.guest.netns.fd,
-        mtu=spec.mtu if spec.mtu is not None else (parent.mtu if parent is not None else None),
+        mtu=spec.mtu if spec.mtu is not None else (lower.mtu if lower is not None else None),
         mac=spec.mac,
         data=data,
     )
@@ -75,19 +91,13 @@ def _create(
     nl = ctx.guest_nl
 
     def undo() -> None:
-        try:
-            nl.request(m.delete_link_by_name(name), op="delete", obj=f"{name} in guest")
-        except NetlinkError as exc:
-            if exc.errno != ENODEV:
-                raise
+        ops.delete_link(nl, name=name, obj=f"{name} in guest")
 
     rollback.push(ctx.in_guest(f"ip link del {name}"), undo)
 
 
 def _mark_it(ctx: AttachContext, kind: str) -> None:
-    from ..addressing import guest_link
-
-    link = guest_link(ctx)
+    link = ctx.guest_end()
     ctx.guest_nl.request(
         m.set_link(link.index, alias=_mark(ctx, kind)), op="mark", obj=ctx.spec.container_ifname
     )

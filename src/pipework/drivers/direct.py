@@ -8,28 +8,71 @@ the original cannot do. ``mac:<address>`` selects the interface by its MAC.
 
 from __future__ import annotations
 
+from errno import EEXIST
+
 from ..errors import HostStateError, NetlinkError
-from ..executor import Step
 from ..mac import format_mac
 from ..marks import guest_mark
 from ..netlink import messages as m
+from ..netlink import ops
+from ..steps import Step
+from .base import Driver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
+    from ..model import AttachSpec
+    from ..netlink.messages import Link
+    from ..netlink.socket import NetlinkSocket
+    from ..steps import Rollback
 
-EEXIST, ENODEV = 17, 19
+
+class DirectDriver(Driver):
+    kind = "direct"
+
+    def claims(self, spec: AttachSpec, link: Link | None, name: str) -> bool:
+        """--direct-phys, on a NIC that nothing else uses."""
+        if not spec.direct_phys:
+            return False
+        if link is None:
+            raise HostStateError(f"no host interface {name!r} to move into the guest")
+        if link.kind in ("bridge", "openvswitch") or link.master:
+            raise HostStateError(
+                f"{name} is a {link.kind or 'port of a bridge'}; --direct-phys moves a NIC "
+                "that nothing else uses"
+            )
+        return True
+
+    def plan(self, ctx: AttachContext) -> list[Step]:
+        return _plan(ctx)
+
+    def remove_inside(
+        self, nl: NetlinkSocket, link: Link, mark: dict[str, str], label: str
+    ) -> tuple[str, str]:
+        """Give the NIC back to the host as it was: its name, MAC and alias."""
+        from ..mac import parse_mac
+        from ..netns import NetNS
+
+        original = mark.get("orig", link.name)
+        mac = parse_mac(mark["origmac"]) if "origmac" in mark else None
+        with NetNS.current() as home:
+            give_back(nl, link.name, home.fd, original, mac, mark.get("origalias", ""))
+        return (
+            f"ip link set {link.name} netns 1 name {original}",
+            f"{link.name} (given back to the host as {original})",
+        )
 
 
-def plan(ctx: AttachContext) -> list[Step]:
+DRIVER = DirectDriver()
+
+
+def _plan(ctx: AttachContext) -> list[Step]:
     nic = ctx.uplink
     assert nic is not None
     spec = ctx.spec
     name = spec.container_ifname
-    ns = str(ctx.guest.pid) if ctx.guest.pid is not None else ctx.guest.name
     steps = [
-        Step(f"ip link set {nic.name} netns {ns} name {name}", lambda rb: _move(ctx, rb)),
+        Step(f"ip link set {nic.name} netns {ctx.ns_word} name {name}", lambda rb: _move(ctx, rb)),
     ]
     if spec.mtu is not None or spec.mac is not None:
         extra = (f" mtu {spec.mtu}" if spec.mtu else "") + (
@@ -85,29 +128,21 @@ def _move(ctx: AttachContext, rollback: Rollback) -> None:
 
 
 def give_back(
-    nl: object, name: str, home_fd: int, original: str, mac: bytes | None, alias: str = ""
+    nl: NetlinkSocket, name: str, home_fd: int, original: str, mac: bytes | None, alias: str = ""
 ) -> None:
     """Move an interface from the guest back to the host as it was: its original name,
     MAC and alias (pipework's mark goes)."""
-    from ..netlink.socket import NetlinkSocket
-
-    assert isinstance(nl, NetlinkSocket)
-    try:
-        reply = nl.request(m.get_link(name), op="look up", obj=name)
-    except NetlinkError as exc:
-        if exc.errno == ENODEV:
-            return  # gone already (the guest's namespace took it)
-        raise
-    index = m.parse_link(*reply[0][1:]).index
+    link = ops.link(nl, name)
+    if link is None:
+        return  # gone already (the guest's namespace took it)
+    index = link.index
     nl.request(m.set_link(index, up=False), op="bring down", obj=name)
     nl.request(m.set_link(index, address=mac, alias=alias), op="restore", obj=name)
     nl.request(m.move_link(index, home_fd, original), op="give back", obj=f"{name} as {original}")
 
 
 def _configure(ctx: AttachContext) -> None:
-    from ..addressing import guest_link
-
-    link = guest_link(ctx)
+    link = ctx.guest_end()
     ctx.guest_nl.request(
         m.set_link(link.index, mtu=ctx.spec.mtu, address=ctx.spec.mac),
         op="configure",
@@ -116,9 +151,7 @@ def _configure(ctx: AttachContext) -> None:
 
 
 def _mark_it(ctx: AttachContext) -> None:
-    from ..addressing import guest_link
-
-    link = guest_link(ctx)
+    link = ctx.guest_end()
     ctx.guest_nl.request(
         m.set_link(link.index, alias=_mark(ctx)), op="mark", obj=ctx.spec.container_ifname
     )

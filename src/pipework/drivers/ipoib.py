@@ -6,25 +6,46 @@ Ethernet's), as in the original."""
 from __future__ import annotations
 
 from ..errors import UsageError
-from .child import child_steps
+from .base import ARPHRD_INFINIBAND, Driver
+from .child import Parent, child_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Step
+    from ..engine.context import AttachContext
+    from ..model import AttachSpec
+    from ..netlink.messages import Link
+    from ..steps import Step
 
 
-def plan(ctx: AttachContext) -> list[Step]:
-    spec = ctx.spec
-    if spec.mac is not None:
-        raise UsageError("a MAC address cannot be set on an IPoIB interface")
-    ctx.parent_link = ctx.uplink
-    data: list[tuple[str, object]] = []
-    pkey = ""
-    if spec.pkey is not None:
-        data.append(("IFLA_IPOIB_PKEY", spec.pkey))
-        pkey = f" pkey 0x{spec.pkey:x}"
-    text = ctx.in_guest(
-        f"ip link add link {ctx.uplink.name} name {spec.container_ifname} type ipoib{pkey}"  # type: ignore[union-attr]
-    )
-    return child_steps(ctx, "ipoib", data, text)
+class IpoibDriver(Driver):
+    kind = "ipoib"
+
+    def claims(self, spec: AttachSpec, link: Link | None, name: str) -> bool:
+        return link is not None and link.type == ARPHRD_INFINIBAND
+
+    def check(self, spec: AttachSpec, link: Link | None) -> None:
+        # (a tag that is only a partition key is what IPoIB takes: no VLAN check)
+        if spec.mac is not None:
+            raise UsageError("a MAC address cannot be set on an IPoIB interface")
+
+    def with_defaults(self, spec: AttachSpec) -> AttachSpec:
+        if spec.container_ifname == "eth1":
+            return spec.replace(container_ifname="ib0")  # the original's default for IPoIB
+        return spec
+
+    def plan(self, ctx: AttachContext) -> list[Step]:
+        spec = ctx.spec
+        uplink = ctx.uplink
+        assert uplink is not None
+        data: list[tuple[str, object]] = []
+        pkey = ""
+        if spec.pkey is not None:
+            data.append(("IFLA_IPOIB_PKEY", spec.pkey))
+            pkey = f" pkey 0x{spec.pkey:x}"
+        text = ctx.in_guest(
+            f"ip link add link {uplink.name} name {spec.container_ifname} type ipoib{pkey}"
+        )
+        return child_steps(ctx, "ipoib", data, text, Parent(uplink))
+
+
+DRIVER = IpoibDriver()

@@ -10,20 +10,82 @@ external-ids (``pipework.interface``, ``pipework.bridge``, ``pipework.containeri
 from __future__ import annotations
 
 from ..errors import CommandError
-from ..executor import Step
-from .veth import get, veth_steps
+from ..netlink import ops
+from ..steps import Step
+from .veth import VethDriver, veth_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
+    from ..model import AttachSpec
+    from ..netlink.messages import Link
+    from ..steps import Rollback
 
 VSCTL = "ovs-vsctl"
 
 
+class OvsDriver(VethDriver):
+    kind = "ovs"
+
+    def claims(self, spec: AttachSpec, link: Link | None, name: str) -> bool:
+        """An OVS bridge: its own link is an "openvswitch" device on the kernel datapath
+        and a tap ("tun") on the userspace one, and only then is OVS's database asked.
+        A missing name starting with ovs is created. An OVS bridge without a kernel
+        link is one whose datapath failed: the port added to it says so."""
+        if link is None:
+            return name.startswith("ovs") or _is_ovs_bridge(name, unreachable=False)
+        return link.kind == "openvswitch" or (link.kind == "tun" and _is_ovs_bridge(name))
+
+    def plan(self, ctx: AttachContext) -> list[Step]:
+        return _plan(ctx)
+
+    def uplink_differences(self, ctx: AttachContext, existing: Link) -> list[str]:
+        # The host end's kernel master says nothing here (ovs-system on the kernel
+        # datapath, none on the userspace one): OVS's database knows the port.
+        bridge = port_bridge(existing.name)
+        if bridge != ctx.spec.host_if:
+            return [f"it is on another bridge than {ctx.spec.host_if}"]
+        tag = vsctl("get", "port", existing.name, "tag", what=f"read the tag of {existing.name}")
+        have = tag.strip() if tag.strip() not in ("", "[]") else None
+        want = str(ctx.spec.vlan) if ctx.spec.vlan is not None else None
+        if have != want:
+            return [f"its VLAN tag is {have or 'none'}, asked {want or 'none'}"]
+        return []
+
+    def owns(self, link: Link, names: dict[int, str]) -> bool:
+        return link.slave_kind == "openvswitch" or link.master is None
+
+    def uplink_name(self, link: Link, names: dict[int, str]) -> str | None:
+        return port_bridge(link.name) or super().uplink_name(link, names)
+
+    def release(self, link: Link) -> None:
+        remove_port(link.name)  # the port's database record goes with the veth
+
+    def collect(self) -> list[str]:
+        removed = []
+        for bridge, port in stale_ports():
+            vsctl("--if-exists", "del-port", bridge, port, what=f"remove stale OVS port {port}")
+            removed.append(f"{bridge}:{port}")
+        return removed
+
+
+DRIVER = OvsDriver()
+
+
+def _is_ovs_bridge(name: str, *, unreachable: bool | None = None) -> bool:
+    """Whether OVS has a bridge ``name``; with its database down, ``unreachable``
+    is the answer, or (None) the error is raised."""
+    try:
+        return bridge_exists(name)
+    except CommandError:
+        if unreachable is None:
+            raise
+        return unreachable
+
+
 def vsctl(*args: str, what: str) -> str:
     """Run one ovs-vsctl transaction; its failures become one clear line."""
-    from ..programs import capture, which
+    from .._lowlevel.programs import capture, which
 
     program = which(VSCTL)
     if program is None:
@@ -47,7 +109,7 @@ def vsctl(*args: str, what: str) -> str:
 
 def bridge_exists(name: str) -> bool:
     """Whether OVS has a bridge ``name``; an unreachable database is an error, not a no."""
-    from ..programs import which
+    from .._lowlevel.programs import which
 
     if which(VSCTL) is None:
         return False
@@ -60,8 +122,18 @@ def bridge_exists(name: str) -> bool:
     return True
 
 
-def plan(ctx: AttachContext) -> list[Step]:
+class _Port:
+    """What adding the port learnt, for the step after it."""
+
+    __slots__ = ("userspace",)
+
+    def __init__(self) -> None:
+        self.userspace = False  # the bridge uses the userspace datapath
+
+
+def _plan(ctx: AttachContext) -> list[Step]:
     spec = ctx.spec
+    port = _Port()
     bridge = spec.host_if
     assert bridge is not None
     steps = []
@@ -80,14 +152,14 @@ def plan(ctx: AttachContext) -> list[Step]:
         Step(
             f"ovs-vsctl add-port {bridge} {ctx.host_ifname}{tag} -- set interface "
             f"{ctx.host_ifname} external-ids:pipework.interface={spec.container_ifname} …",
-            lambda rollback: _add_port(ctx, bridge, rollback),
+            lambda rollback: _add_port(ctx, bridge, port, rollback),
         )
     )
     steps.append(
         Step(
             ctx.in_guest(f"ethtool -K {spec.container_ifname} tx off")
             + "  # userspace datapath only",
-            lambda _rollback: _checksum_in_guest(ctx),
+            lambda _rollback: _checksum_in_guest(ctx, port),
         )
     )
     return steps
@@ -105,7 +177,7 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     # ovs-vsctl returns once ovs-vswitchd has taken the change, so a bridge whose
     # datapath could not be opened has no kernel interface now, and never will:
     # ovs-vswitchd only logs it. Say so instead of attaching to a dead bridge.
-    ctx.uplink = get(ctx, name)
+    ctx.uplink = ops.link(ctx.host, name)
     if ctx.uplink is None:
         raise _no_datapath(f"create OVS bridge {name}", ctx.spec.ovs_datapath or "system")
 
@@ -147,7 +219,7 @@ def external_ids(ctx: AttachContext, bridge: str) -> list[str]:
     return [f'external-ids:"{key}"="{value}"' for key, value in ids.items()]
 
 
-def _add_port(ctx: AttachContext, bridge: str, rollback: Rollback) -> None:
+def _add_port(ctx: AttachContext, bridge: str, learnt: _Port, rollback: Rollback) -> None:
     port = ctx.host_ifname
     args = ["add-port", bridge, port]
     if ctx.spec.vlan is not None:
@@ -155,10 +227,11 @@ def _add_port(ctx: AttachContext, bridge: str, rollback: Rollback) -> None:
     args += ["--", "set", "interface", port, *external_ids(ctx, bridge)]
     what = f"add port {port} to OVS bridge {bridge}"
     vsctl(*args, what=what)
-    rollback.push(
-        f"ovs-vsctl del-port {bridge} {port}",
-        lambda: _forget(vsctl("--if-exists", "del-port", bridge, port, what=f"remove port {port}")),
-    )
+
+    def undo() -> None:
+        vsctl("--if-exists", "del-port", bridge, port, what=f"remove port {port}")
+
+    rollback.push(f"ovs-vsctl del-port {bridge} {port}", undo)
     # A port ovs-vswitchd could not open has no OpenFlow number (and an error
     # column saying why); traffic would vanish silently, so fail here instead.
     out = vsctl(
@@ -168,7 +241,7 @@ def _add_port(ctx: AttachContext, bridge: str, rollback: Rollback) -> None:
     )  # fmt: skip
     ofport, error, datapath = ([*out.splitlines(), "", "", ""])[:3]
     datapath = datapath.strip().strip('"') or "system"
-    ctx.ovs_userspace = datapath == "netdev"
+    learnt.userspace = datapath == "netdev"
     if ofport.strip() in ("-1", "[]", ""):
         error = error.strip().strip('"')
         if error in ("", "[]"):
@@ -176,9 +249,9 @@ def _add_port(ctx: AttachContext, bridge: str, rollback: Rollback) -> None:
         raise CommandError(f"{what}: ovs-vswitchd could not open it: {error}")
 
 
-def _checksum_in_guest(ctx: AttachContext) -> None:
+def _checksum_in_guest(ctx: AttachContext, port: _Port) -> None:
     """On the userspace datapath, the guest computes its own checksums (see ethtool.py)."""
-    if not ctx.ovs_userspace:
+    if not port.userspace:
         return
     from ..ethtool import disable_tx_checksum
     from ..netns import inside
@@ -187,13 +260,9 @@ def _checksum_in_guest(ctx: AttachContext) -> None:
         disable_tx_checksum(ctx.spec.container_ifname)
 
 
-def _forget(_output: str) -> None:
-    return None
-
-
 def port_bridge(port: str) -> str | None:
     """The OVS bridge a port is on, or None (also when OVS is not there at all)."""
-    from ..programs import capture, which
+    from .._lowlevel.programs import capture, which
 
     program = which(VSCTL)
     if program is None:
@@ -215,9 +284,8 @@ def stale_ports() -> list[tuple[str, str]]:
     datapath keeps its number, so the test is whether the host still has a link
     of that name (OVS ports live in the host's namespace).
     """
-    from ..netlink import messages as m
+    from .._lowlevel.programs import which
     from ..netlink.socket import NetlinkSocket
-    from ..programs import which
 
     if which(VSCTL) is None:
         return []
@@ -231,7 +299,7 @@ def stale_ports() -> list[tuple[str, str]]:
         what="list OVS interfaces",
     )
     with NetlinkSocket() as nl:
-        links = {m.parse_link(*r[1:]).name for r in nl.dump(m.dump_links(), op="list links")}
+        links = {link.name for link in ops.links(nl)}
     stale = []
     for line in out.splitlines():
         name, _, rest = line.partition(",")

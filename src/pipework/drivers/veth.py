@@ -1,29 +1,45 @@
-"""The veth pair every bridge-like driver uses (Linux bridge, Open vSwitch).
+"""The veth pair every bridge-like kind uses (Linux bridge, Open vSwitch).
 
 One RTM_NEWLINK makes both ends at once: the host end up (and enslaved, when
 the uplink is a Linux bridge) and sized like the uplink, the peer already inside
 the guest with its final name, MAC and MTU. Then the host end is marked as ours.
-A name already taken leads to the idempotency rules (``idempotency``).
+
+A name already taken is where re-runs are recognised: pipework's own attachment
+of the same guest interface (found by its mark) is the same request (nothing to
+do), a different one (refused, or replaced with --force), and anything else is
+never touched.
 """
 
 from __future__ import annotations
 
 from binascii import crc32
+from errno import EEXIST
 
-from ..errors import HostStateError, NetlinkError
-from ..executor import Step
+from ..errors import AlreadyAttached, HostStateError, NetlinkError
 from ..mac import format_mac
-from ..marks import veth_mark
+from ..marks import parse_veth_mark, veth_mark
 from ..netlink import messages as m
+from ..netlink import ops
+from ..steps import Step
+from .base import Driver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
-    from ..model import Guest
+    from ..engine.context import AttachContext
+    from ..model import AttachSpec, Guest
+    from ..netlink.messages import Link
+    from ..steps import Rollback
 
-ENODEV, EEXIST = 19, 17
 PROC_DYNAMIC_FIRST = 0xF0000000  # namespace inode numbers are allocated from here
+
+
+class VethDriver(Driver):
+    """A kind whose guest interface is the peer of a marked veth on the host."""
+
+    host_end = True
+
+    def host_ifname(self, spec: AttachSpec, guest: Guest) -> str:
+        return spec.host_ifname or host_veth_name(spec.container_ifname, guest)
 
 
 def host_veth_name(container_ifname: str, guest: Guest) -> str:
@@ -51,16 +67,13 @@ def host_veth_name(container_ifname: str, guest: Guest) -> str:
 def veth_steps(ctx: AttachContext, *, enslave: bool) -> list[Step]:
     """Create the pair (the host end a port of the Linux bridge when ``enslave``), mark it."""
     spec = ctx.spec
-    ctx.host_ifname = spec.host_ifname or host_veth_name(spec.container_ifname, ctx.guest)
     mtu = spec.mtu or (ctx.uplink.mtu if ctx.uplink is not None else None)
     extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
-    guest = ctx.guest
-    ns_arg = str(guest.pid) if guest.pid is not None else guest.name
     master = f" master {spec.host_if}" if enslave else ""
     return [
         Step(
             f"ip link add {ctx.host_ifname}{f' mtu {mtu}' if mtu else ''}{master} up "
-            f"type veth peer name {spec.container_ifname}{extra} netns {ns_arg}",
+            f"type veth peer name {spec.container_ifname}{extra} netns {ctx.ns_word}",
             lambda rollback: _create_veth(ctx, rollback, enslave),
         ),
         Step(
@@ -72,19 +85,6 @@ def veth_steps(ctx: AttachContext, *, enslave: bool) -> list[Step]:
 
 def _mark(ctx: AttachContext) -> str:
     return veth_mark(ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode)
-
-
-def create_echoed(
-    ctx: AttachContext, req: tuple[int, int, bytes], name: str, op: str, obj: str
-) -> m.Link | None:
-    """Create a link and read it back in the same round trip (NLM_F_ECHO, kernel >= 6.1);
-    on older kernels, with one more request by name."""
-    msg_type, flags, body = req
-    replies = ctx.host.request((msg_type, flags | m.NLM_F_ECHO, body), op=op, obj=obj)
-    for rtype, data, start, end in replies:
-        if rtype == m.RTM_NEWLINK:
-            return m.parse_link(data, start, end)
-    return get(ctx, name)
 
 
 def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
@@ -101,22 +101,24 @@ def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
         peer_mac=spec.mac,
     )
     obj = f"{ctx.host_ifname} (peer {spec.container_ifname} in {ctx.guest.label})"
+    name = ctx.host_ifname
     try:
-        host_link = create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
+        host_link = ops.create_link(ctx.host, req, name=name, op="create veth", obj=obj)
     except NetlinkError as exc:
         if exc.errno != EEXIST:
             raise
         _replace_or_refuse(ctx)  # raises, unless --force removed the old attachment
-        host_link = create_echoed(ctx, req, ctx.host_ifname, "create veth", obj)
+        host_link = ops.create_link(ctx.host, req, name=name, op="create veth", obj=obj)
     if host_link is None:  # the guest died at this very moment, taking the pair with it
         raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
     index = host_link.index
+
     # Deleting one end deletes both, and with them every address and route the
     # later steps put on the guest end.
-    rollback.push(
-        f"ip link del {ctx.host_ifname}",
-        lambda: delete_quietly(ctx, index, f"veth {ctx.host_ifname}"),
-    )
+    def undo() -> None:
+        ops.delete_link(ctx.host, index, obj=f"veth {name}")
+
+    rollback.push(f"ip link del {name}", undo)
     ctx.host_link = host_link
     ctx.guest_index = host_link.link  # the peer's index, inside the guest
 
@@ -130,45 +132,53 @@ def _mark_host_end(ctx: AttachContext) -> None:
     )
 
 
-def get(ctx: AttachContext, name: str) -> m.Link | None:
-    from . import get_link
+def _ours(ctx: AttachContext, link: Link | None) -> bool:
+    """Whether ``link`` is the marked host end of this very guest interface."""
+    mark = parse_veth_mark(link.alias if link else None)
+    return (
+        mark is not None
+        and mark[1] == ctx.spec.container_ifname
+        and mark[2] == ctx.guest.netns.inode
+    )
 
-    return get_link(ctx.host, name)
 
-
-def delete_quietly(ctx: AttachContext, index: int, what: str) -> None:
-    try:
-        ctx.host.request(m.delete_link(index), op="delete", obj=what)
-    except NetlinkError as exc:
-        if exc.errno != ENODEV:  # already gone (the guest exited): nothing left to undo
-            raise
+def existing_attachment(ctx: AttachContext) -> Link | None:
+    """The host end of this guest interface's previous attachment, if pipework made one."""
+    by_name = ops.link(ctx.host, ctx.host_ifname)
+    if by_name is not None:
+        return by_name if _ours(ctx, by_name) else None
+    # The host-side name is free: the guest's interface may be ours under another
+    # host name (-l), found through its peer.
+    guest = ops.link(ctx.guest_nl, ctx.spec.container_ifname)
+    if guest is None or not guest.link:
+        return None
+    peer = ops.link(ctx.host, index=guest.link, obj="peer")
+    return peer if _ours(ctx, peer) else None
 
 
 def _replace_or_refuse(ctx: AttachContext) -> None:
     """A name is taken. Our own attachment of this guest interface: the same request is
     a no-op, a different one is refused unless --force. Anything else: refused."""
-    from ..errors import AlreadyAttached
-    from ..idempotency import differences, existing_attachment
-
     existing = existing_attachment(ctx)
     if existing is None:
         raise _explain_name_taken(ctx)
-    guest_link, diffs = differences(ctx, existing)
-    if not diffs:
+    guest_link, differences = ctx.driver.same_as_asked(ctx, existing)
+    if not differences:
         raise AlreadyAttached(existing, guest_link)
     if not ctx.spec.force:
         raise HostStateError(
             f"{ctx.guest.label} {ctx.spec.container_ifname} is already attached, "
-            f"differently: {'; '.join(diffs)}",
+            f"differently: {'; '.join(differences)}",
             hint="--force replaces it, pipework detach removes it",
         )
     # --force: the old attachment goes first (it cannot come back if the new one fails)
-    delete_quietly(ctx, existing.index, f"veth {existing.name}")
+    ctx.driver.release(existing)
+    ops.delete_link(ctx.host, existing.index, obj=f"veth {existing.name}")
 
 
 def _explain_name_taken(ctx: AttachContext) -> HostStateError:
     """Which of the two names is taken, and by what (we never delete what is not ours)."""
-    existing = get(ctx, ctx.host_ifname)
+    existing = ops.link(ctx.host, ctx.host_ifname)
     if existing is not None:
         state = "up" if existing.is_up else "down"
         kind = existing.kind or "interface"

@@ -7,17 +7,19 @@ refused. One pipework created is removed again if the attach fails.
 
 from __future__ import annotations
 
+from errno import EEXIST, EOPNOTSUPP
+
 from ..errors import HostStateError, NetlinkError
-from ..executor import Step
 from ..netlink import messages as m
-from . import no_support
-from .child import EEXIST, EOPNOTSUPP, child_steps
-from .veth import delete_quietly, get
+from ..netlink import ops
+from ..steps import Step
+from .base import no_support
+from .child import Parent, child_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..context import AttachContext
-    from ..executor import Rollback
+    from ..engine.context import AttachContext
+    from ..steps import Rollback
 
 
 def nic_child_steps(
@@ -27,20 +29,21 @@ def nic_child_steps(
     uplink = ctx.uplink
     assert uplink is not None
     vid = ctx.spec.vlan
-    parent = uplink.name if vid is None else f"{uplink.name}.{vid}"
+    name = uplink.name if vid is None else f"{uplink.name}.{vid}"
     text = ctx.in_guest(
-        f"ip link add link {parent} name {ctx.spec.container_ifname} type {kind} mode {mode}"
+        f"ip link add link {name} name {ctx.spec.container_ifname} type {kind} mode {mode}"
     )
-    return vlan_steps(ctx) + child_steps(ctx, kind, data, text)
+    parent = Parent(uplink if vid is None else None)
+    return vlan_steps(ctx, parent) + child_steps(ctx, kind, data, text, parent)
 
 
-def vlan_steps(ctx: AttachContext) -> list[Step]:
-    """Make the parent of the guest interface: the uplink itself, or its ``IF.VLAN``."""
+def vlan_steps(ctx: AttachContext, parent: Parent) -> list[Step]:
+    """Make the parent of the guest interface ready: the uplink itself (up), or its
+    ``IF.VLAN``, which the step puts in ``parent``."""
     uplink = ctx.uplink
     assert uplink is not None
     vid = ctx.spec.vlan
     if vid is None:
-        ctx.parent_link = uplink
         if uplink.is_up:
             return []
         # as the original: a macvlan on a NIC that is down would carry nothing
@@ -54,15 +57,15 @@ def vlan_steps(ctx: AttachContext) -> list[Step]:
         Step(
             f"ip link set {uplink.name} up && "
             f"ip link add link {uplink.name} name {name} up type vlan id {vid}",
-            lambda rollback: _ensure(ctx, name, vid, rollback),
+            lambda rollback: _ensure(ctx, name, vid, parent, rollback),
         )
     ]
 
 
-def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None:
+def _ensure(ctx: AttachContext, name: str, vid: int, parent: Parent, rollback: Rollback) -> None:
     uplink = ctx.uplink
     assert uplink is not None
-    existing = get(ctx, name)
+    existing = ops.link(ctx.host, name)
     if existing is not None:
         # (the kind first: the attributes of another kind have no VLAN id to ask for)
         data = m.kind_data(existing) if existing.kind == "vlan" else None
@@ -72,7 +75,7 @@ def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None
                 f"{name} already exists but is not a VLAN device for tag {vid}",
                 hint="remove it, or use another VLAN",
             )
-        ctx.parent_link = existing
+        parent.link = existing
         for lower in (uplink, existing):  # as the original: both up, or nothing flows
             if not lower.is_up:
                 _bring_up(ctx, lower, rollback)
@@ -91,13 +94,17 @@ def _ensure(ctx: AttachContext, name: str, vid: int, rollback: Rollback) -> None
             raise no_support("802.1Q VLAN", exc) from None
         if exc.errno != EEXIST:  # made by another pipework meanwhile: use it, not ours
             raise
-        ctx.parent_link = get(ctx, name)
+        parent.link = ops.link(ctx.host, name)
         return
-    link = get(ctx, name)
+    link = ops.link(ctx.host, name)
     if link is None:
         raise HostStateError(f"{name} vanished right after pipework created it")
-    ctx.parent_link = link
-    rollback.push(f"ip link del {name}", lambda: delete_quietly(ctx, link.index, name))
+    parent.link = link
+
+    def undo() -> None:
+        ops.delete_link(ctx.host, link.index, obj=name)
+
+    rollback.push(f"ip link del {name}", undo)
 
 
 def _bring_up(ctx: AttachContext, link: m.Link, rollback: Rollback) -> None:

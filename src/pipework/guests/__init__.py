@@ -1,10 +1,12 @@
 """Guest resolution: an identifier becomes a ``Guest`` with a pinned network namespace.
 
-One resolver per runtime (``lxc``, ``docker``, ``netns``, ``pid``), each reporting
-what it found and what it saw. A prefix (``docker:web``) asks one resolver; a
-bare name asks all that apply, because a name that means two guests must be an
-error listing both, not a silent pick. The slow nested-cgroup walk runs only when
-no other resolver knows the name.
+One resolver per runtime, each a module of this package named like the runtime
+(see ``base.Resolver``), registered in ``guestref.RUNTIMES``: netns, lxc, docker,
+pid, in the order a bare name asks them. A prefix (``docker:web``) asks one
+resolver; a bare name asks all that apply, because a name that means two guests
+must be an error listing both, not a silent pick. Slow searches (LXC's walk over
+nested cgroups) run only when no resolver found anything the fast way. A new
+runtime is one new module and its name in RUNTIMES.
 
 The namespace is opened as soon as the guest is chosen, and the chosen process is
 checked to still belong to the container afterwards, so a pid that died and was
@@ -15,47 +17,43 @@ from __future__ import annotations
 
 import os
 
+from .._lowlevel.procfs import process_starttime
 from ..errors import AmbiguousGuest, GuestNotFound, HostStateError, PipeworkError, UsageError
-from ..model import Guest, GuestRef
+from ..guestref import RUNTIMES
+from ..model import Guest
 from ..netns import NetNS
-from .candidate import Candidate, Finding, process_starttime
 
-__all__ = ["choose", "pin", "resolve", "search"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..guestref import GuestRef
+    from .base import Candidate, Finding, Resolver
+
+__all__ = ["choose", "pin", "resolve", "resolver", "search"]
+
+
+def resolver(runtime: str) -> Resolver:
+    """The resolver of ``runtime`` (a name from guestref.RUNTIMES), imported when first
+    asked for: a one-shot attach pays for the runtimes it looks at, not for all."""
+    if runtime not in RUNTIMES:
+        raise KeyError(runtime)
+    module = __import__(f"pipework.guests.{runtime}", fromlist=["RESOLVER"])
+    found: Resolver = module.RESOLVER
+    return found
 
 
 def search(ref: GuestRef) -> list[Finding]:
-    """Ask the resolvers that apply to ``ref``; the fast ones first, the nested walk last.
-
-    Each resolver is imported only when asked: a one-shot attach pays for the
-    runtimes it looks at, not for all of them.
-    """
-    value = ref.value
-    if ref.kind == "netns":
-        from . import netns
-
-        return [netns.find_path(value) if ref.is_path else netns.find(value)]
-    if ref.kind == "pid":
-        from . import pid
-
-        return [pid.find(value)]
-    if ref.kind == "docker":
-        from . import docker
-
-        return [docker.find(value)]
-    from . import lxc
-
-    if ref.kind == "lxc":
-        findings = [lxc.find(value)]
+    """Ask the resolvers that apply to ``ref``; the slow searches only if none found it."""
+    if ref.kind is not None:
+        asked = [resolver(ref.kind)]
     else:
-        from . import docker, netns
-
-        findings = [netns.find(value), lxc.find(value), docker.find(value)]
-        if value.isascii() and value.isdigit():
-            from . import pid
-
-            findings.append(pid.find(value))
+        asked = [resolver(name) for name in RUNTIMES]
+        asked = [r for r in asked if r.applies(ref.value)]
+    findings = [r.find(ref) for r in asked]
     if not any(f.candidates for f in findings):
-        findings.append(lxc.find_nested(value))
+        for r in asked:
+            more = r.find_more(ref)
+            if more is not None:
+                findings.append(more)
     return findings
 
 
@@ -91,7 +89,8 @@ def choose(ref: GuestRef, findings: list[Finding]) -> Candidate:
             seen += f"; gone while looking: {', '.join(vanished)}"
         raise GuestNotFound(
             f"cannot find guest {ref.value!r}: {seen}",
-            hint="check the name, or name the runtime with a prefix (lxc:, docker:, netns:, pid:)",
+            hint="check the name, or name the runtime with a prefix "
+            f"({', '.join(f'{name}:' for name in RUNTIMES)})",
         )
     if len(groups) > 1:
         listed = ", ".join(f"{c[0].label} [{c[0].detail}]" for c in groups.values())
@@ -146,11 +145,7 @@ def _check_pin(chosen: Candidate, label: str) -> None:
         return
     same = chosen.starttime is not None and process_starttime(chosen.pid) == chosen.starttime
     if same and chosen.check is not None:
-        if chosen.runtime == "docker":
-            from . import docker as runtime
-        else:
-            from . import lxc as runtime  # type: ignore[no-redef]
-        same = runtime.still_in_container(chosen.pid, chosen.check)
+        same = resolver(chosen.runtime).still_in_container(chosen.pid, chosen.check)
     if not same:
         raise GuestNotFound(
             f"guest {label} exited while being resolved (pid {chosen.pid} no longer belongs "

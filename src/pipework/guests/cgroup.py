@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from .._record import Record
+from .._lowlevel.record import Record
 
 #: (path template relative to a cgroup root, the LXC versions that use it)
 LXC_LAYOUTS = (
@@ -37,25 +37,17 @@ _OLDEST_SCAN = 512  # processes whose start time is read to find the oldest
 class CgroupMount(Record):
     """One mounted cgroup hierarchy: where, which version, which controllers."""
 
-    __slots__ = ("controllers", "path", "version")
     path: str
     version: int
     controllers: tuple[str, ...]
-
-    def __init__(self, path: str, version: int, controllers: tuple[str, ...]) -> None:
-        self._init(path=path, version=version, controllers=controllers)
 
 
 class CgroupMatch(Record):
     """A container cgroup found under one hierarchy."""
 
-    __slots__ = ("layout", "mount", "relpath")
     relpath: str  # e.g. "lxc.payload.devenv" or "user.slice/…/lxc.payload.devenv"
     layout: str
     mount: CgroupMount
-
-    def __init__(self, relpath: str, layout: str, mount: CgroupMount) -> None:
-        self._init(relpath=relpath, layout=layout, mount=mount)
 
     @property
     def path(self) -> str:
@@ -236,7 +228,7 @@ def procs(match: CgroupMatch) -> list[int]:
 
 def _oldest_first(pids: list[int]) -> list[int]:
     """Pids by start time: the container's init first, even after pid numbers wrapped."""
-    from .candidate import process_starttime
+    from .._lowlevel.procfs import process_starttime
 
     bounded = sorted(pids)[:_OLDEST_SCAN]
     started = {pid: process_starttime(pid) for pid in bounded}

@@ -9,10 +9,27 @@ from __future__ import annotations
 import os
 import time
 
-from .candidate import Candidate, Finding
+from .base import Candidate, Finding, Resolver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..guestref import GuestRef
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 _START_WAIT_S = 3.0  # a container that is starting has Pid 0 for a moment
+
+
+class DockerResolver(Resolver):
+    name = "docker"
+
+    def find(self, ref: GuestRef) -> Finding:
+        return find(ref.value)
+
+    def still_in_container(self, pid: int, check: str) -> bool:
+        return still_in_container(pid, check)
+
+
+RESOLVER = DockerResolver()
 
 
 def socket_path(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
@@ -35,7 +52,7 @@ def find(name: str) -> Finding:
     if not os.path.exists(path):
         finding.saw.append(f"daemon not running (no socket at {path})")
         return finding
-    from . import unixhttp
+    from .._lowlevel import unixhttp
 
     deadline = time.monotonic() + _START_WAIT_S
     while True:
@@ -83,7 +100,7 @@ def find(name: str) -> Finding:
 
 def _list_prefix_matches(finding: Finding, path: str, prefix: str) -> None:
     """Name every container an ambiguous ID prefix matches (the API only says "multiple")."""
-    from . import unixhttp
+    from .._lowlevel import unixhttp
 
     try:
         listing = _parse_json(unixhttp.get(path, "/containers/json?all=1").body)
@@ -98,7 +115,7 @@ def _list_prefix_matches(finding: Finding, path: str, prefix: str) -> None:
 
 
 def _parse_json(body: bytes) -> object:
-    from ..jsonlite import loads
+    from .._lowlevel.jsonlite import loads
 
     try:
         return loads(body)

@@ -11,10 +11,30 @@ from __future__ import annotations
 import os
 
 from . import cgroup
-from .candidate import Candidate, Finding
+from .base import Candidate, Finding, Resolver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..guestref import GuestRef
 
 LXC_CONF = "/etc/lxc/lxc.conf"
 DEFAULT_LXCPATH = "/var/lib/lxc"
+
+
+class LxcResolver(Resolver):
+    name = "lxc"
+
+    def find(self, ref: GuestRef) -> Finding:
+        return find(ref.value)
+
+    def find_more(self, ref: GuestRef) -> Finding:
+        return find_nested(ref.value)
+
+    def still_in_container(self, pid: int, check: str) -> bool:
+        return still_in_container(pid, check)
+
+
+RESOLVER = LxcResolver()
 
 
 def lxcpaths(conf: str = LXC_CONF) -> list[str]:
@@ -35,7 +55,7 @@ def find(name: str, mountinfo: str | None = None) -> Finding:
     configured = [p for p in lxcpaths() if os.path.exists(f"{p}/{name}/config")]
     lxc_info = None
     if configured:
-        from ..programs import which
+        from .._lowlevel.programs import which
 
         lxc_info = which("lxc-info")
     if configured and lxc_info:
@@ -96,7 +116,7 @@ def add_cgroup_candidates(finding: Finding, name: str, matches: list[cgroup.Cgro
 
 
 def _ask_lxc_info(finding: Finding, lxc_info: str, name: str, lxcpath: str) -> None:
-    from ..programs import capture
+    from .._lowlevel.programs import capture
 
     status, out, err = capture(
         [lxc_info, "-n", name, "-P", lxcpath, "-s", "-p"], what=f"lxc-info -n {name}"

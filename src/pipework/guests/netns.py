@@ -5,7 +5,21 @@ from __future__ import annotations
 import os
 
 from ..netns import NETNS_RUN_DIRS, named_netns_path
-from .candidate import Candidate, Finding
+from .base import Candidate, Finding, Resolver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..guestref import GuestRef
+
+
+class NetnsResolver(Resolver):
+    name = "netns"
+
+    def find(self, ref: GuestRef) -> Finding:
+        return find_path(ref.value) if ref.is_path else find(ref.value)
+
+
+RESOLVER = NetnsResolver()
 
 
 def find(name: str) -> Finding:

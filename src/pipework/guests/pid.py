@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import os
 
-from .candidate import Candidate, Finding
+from .base import Candidate, Finding, Resolver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..guestref import GuestRef
 
 
-def find(value: str) -> Finding:
-    finding = Finding("pid")
-    pid = int(value)
-    if os.path.exists(f"/proc/{pid}/ns/net"):
-        finding.candidates.append(
-            Candidate("pid", value, pid, f"/proc/{pid}/ns/net", f"process {pid}")
-        )
-        finding.saw.append(f"process {pid} exists")
-    else:
-        finding.saw.append(f"no process {pid}")
-    return finding
+class PidResolver(Resolver):
+    name = "pid"
+
+    def applies(self, value: str) -> bool:
+        return value.isascii() and value.isdigit()
+
+    def find(self, ref: GuestRef) -> Finding:
+        finding = Finding("pid")
+        pid = int(ref.value)
+        if os.path.exists(f"/proc/{pid}/ns/net"):
+            finding.candidates.append(
+                Candidate("pid", ref.value, pid, f"/proc/{pid}/ns/net", f"process {pid}")
+            )
+            finding.saw.append(f"process {pid} exists")
+        else:
+            finding.saw.append(f"no process {pid}")
+        return finding
+
+
+RESOLVER = PidResolver()

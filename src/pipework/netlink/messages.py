@@ -1,16 +1,24 @@
-"""rtnetlink messages: links, addresses, routes and rules, as request builders and parsers.
+"""rtnetlink messages: links, addresses and routes, as request builders and parsers.
 
-Each builder returns ``(message type, flags, body)`` ready for ``NetlinkSocket``;
-each parser turns a reply body into a small frozen record. Constants come from
-<linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h> and <linux/fib_rules.h>.
+Each builder returns a ``Request``, ``(message type, flags, body)``, ready for
+``NetlinkSocket``; each parser turns a reply body into a small frozen record
+(``ops`` pairs them into typed calls). Constants come from <linux/rtnetlink.h>,
+<linux/if_link.h> and <linux/if_addr.h>.
 """
 
 from __future__ import annotations
 
 from _struct import Struct
 
-from .._record import Record
+from .._lowlevel.record import Record
 from .codec import NLA_F_NESTED, NLAHDR, Attrs, AttrTable, DecodeError, align, pack_attr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import KW_ONLY
+
+    #: one netlink request: message type, flags, body
+    Request = tuple[int, int, bytes]
 
 _U32 = Struct("=I")
 _VLAN_INFO = Struct("=HH")  # struct bridge_vlan_info: flags, vid
@@ -19,7 +27,6 @@ _VLAN_INFO = Struct("=HH")  # struct bridge_vlan_info: flags, vid
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 
 # Header flags.
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x2, 0x4, 0x8
@@ -145,22 +152,6 @@ RTA = AttrTable(
         (20, "RTA_PREF", "u8"),
     ],
 )
-FRA = AttrTable(
-    "FRA",
-    [
-        (1, "FRA_DST", "binary"),
-        (2, "FRA_SRC", "binary"),
-        (3, "FRA_IIFNAME", "asciiz"),
-        (4, "FRA_GOTO", "u32"),
-        (6, "FRA_PRIORITY", "u32"),
-        (10, "FRA_FWMARK", "u32"),
-        (15, "FRA_TABLE", "u32"),
-        (16, "FRA_FWMASK", "u32"),
-        (17, "FRA_OIFNAME", "asciiz"),
-        (21, "FRA_PROTOCOL", "u8"),
-    ],
-)
-
 CREATE_EXCL = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
 CREATE_REPLACE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
 
@@ -175,24 +166,7 @@ def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = AF_
 class Link(Record):
     """One RTM_NEWLINK reply, the fields pipework reads."""
 
-    __slots__ = (
-        "address",
-        "alias",
-        "arp_notify",
-        "flags",
-        "index",
-        "info_data",
-        "kind",
-        "link",
-        "link_netnsid",
-        "master",
-        "mtu",
-        "name",
-        "operstate",
-        "port_state",
-        "slave_kind",
-        "type",
-    )
+    _: KW_ONLY
     index: int
     type: int  # ARPHRD_*
     name: str
@@ -209,9 +183,6 @@ class Link(Record):
     port_state: int | None  # BR_STATE_* when the link is a bridge port
     arp_notify: int | None  # the interface's net.ipv4.conf.<if>.arp_notify
     info_data: bytes | None  # IFLA_INFO_DATA, raw; ``kind_data`` decodes it
-
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
 
     @property
     def is_up(self) -> bool:
@@ -278,9 +249,7 @@ RTEXT_FILTER_SKIP_STATS = 1 << 3
 _NO_STATS = IFLA.encode([("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)])
 
 
-def get_link(
-    name: str | None = None, index: int = 0, *, netnsid: int | None = None
-) -> tuple[int, int, bytes]:
+def get_link(name: str | None = None, index: int = 0, *, netnsid: int | None = None) -> Request:
     """One link, by name or index; ``netnsid`` reads it from another namespace, named
     by its id as the socket's namespace knows it (IFLA_LINK_NETNSID of a veth)."""
     body = ifinfomsg(index)
@@ -291,11 +260,11 @@ def get_link(
     return RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, body + _NO_STATS
 
 
-def dump_links() -> tuple[int, int, bytes]:
+def dump_links() -> Request:
     return RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg() + _NO_STATS
 
 
-def create_bridge(name: str, *, up: bool) -> tuple[int, int, bytes]:
+def create_bridge(name: str, *, up: bool) -> Request:
     attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
     attrs.append(("IFLA_LINKINFO", IFLA_INFO.encode([("IFLA_INFO_KIND", "bridge")])))
     flags = IFF_UP if up else 0
@@ -311,7 +280,7 @@ def create_veth(
     master: int | None = None,
     up: bool = True,
     peer_mac: bytes | None = None,
-) -> tuple[int, int, bytes]:
+) -> Request:
     """One request for the whole pair: the peer is born inside the guest with its final
     name, MAC and MTU, so no link ever has to move between namespaces.
 
@@ -353,7 +322,7 @@ def create_link(
     mac: bytes | None = None,
     data: list[tuple[str, object]] | None = None,
     up: bool = False,
-) -> tuple[int, int, bytes]:
+) -> Request:
     """A new link of ``kind`` (macvlan, ipvlan, ipoib, vlan, dummy…), made directly in
     the namespace of ``netns_fd`` when given; ``parent`` is its lower device, looked
     up in the namespace of the socket."""
@@ -374,7 +343,7 @@ def create_link(
     return RTM_NEWLINK, CREATE_EXCL, body
 
 
-def move_link(index: int, netns_fd: int, name: str | None = None) -> tuple[int, int, bytes]:
+def move_link(index: int, netns_fd: int, name: str | None = None) -> Request:
     """Move a link into another namespace, renamed on the way (``ip link set … netns``)."""
     attrs: list[tuple[str, object]] = [("IFLA_NET_NS_FD", netns_fd)]
     if name is not None:
@@ -382,7 +351,7 @@ def move_link(index: int, netns_fd: int, name: str | None = None) -> tuple[int, 
     return RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index) + IFLA.encode(attrs)
 
 
-def set_bridge_vlan_filtering(index: int, on: bool) -> tuple[int, int, bytes]:
+def set_bridge_vlan_filtering(index: int, on: bool) -> Request:
     data = KIND_DATA["bridge"].encode([("IFLA_BR_VLAN_FILTERING", 1 if on else 0)])
     info = IFLA_INFO.encode([("IFLA_INFO_KIND", "bridge"), ("IFLA_INFO_DATA", data)])
     body = ifinfomsg(index) + IFLA.encode([("IFLA_LINKINFO", info)])
@@ -393,9 +362,7 @@ BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED = 0x2, 0x4
 _IFLA_BRIDGE_VLAN_INFO = 2
 
 
-def bridge_port_vlan(
-    index: int, vid: int, *, add: bool, pvid_untagged: bool = False
-) -> tuple[int, int, bytes]:
+def bridge_port_vlan(index: int, vid: int, *, add: bool, pvid_untagged: bool = False) -> Request:
     """Add a VLAN to a bridge port (``bridge vlan add … pvid untagged``), or delete it."""
     flags = BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED if pvid_untagged else 0
     info = pack_attr(_IFLA_BRIDGE_VLAN_INFO, _VLAN_INFO.pack(flags, vid))
@@ -413,7 +380,7 @@ def set_link(
     master: int | None = None,
     address: bytes | None = None,
     ipv4_conf: dict[int, int] | None = None,
-) -> tuple[int, int, bytes]:
+) -> Request:
     """Change an existing link. The kernel applies the MAC address first, then the
     flags, then the IPv4 sysctls (``ipv4_conf``: IPV4_DEVCONF_* index -> value)."""
     flags = IFF_UP if up else 0
@@ -435,7 +402,7 @@ def set_link(
     return RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body
 
 
-def delete_link_by_name(name: str) -> tuple[int, int, bytes]:
+def delete_link_by_name(name: str) -> Request:
     return (
         RTM_DELLINK,
         NLM_F_REQUEST | NLM_F_ACK,
@@ -443,7 +410,7 @@ def delete_link_by_name(name: str) -> tuple[int, int, bytes]:
     )
 
 
-def delete_link(index: int) -> tuple[int, int, bytes]:
+def delete_link(index: int) -> Request:
     return RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index)
 
 
@@ -451,17 +418,9 @@ def delete_link(index: int) -> tuple[int, int, bytes]:
 
 
 class Address(Record):
-    __slots__ = (
-        "address",
-        "broadcast",
-        "family",
-        "flags",
-        "index",
-        "label",
-        "local",
-        "prefixlen",
-        "scope",
-    )
+    """One RTM_NEWADDR reply."""
+
+    _: KW_ONLY
     family: int
     prefixlen: int
     flags: int
@@ -472,8 +431,13 @@ class Address(Record):
     label: str | None
     broadcast: bytes | None
 
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
+    def __str__(self) -> str:
+        """``ADDR/PREFIX``, as ``ip addr`` prints it."""
+        from _socket import AF_INET6, inet_ntop
+
+        packed = self.local or self.address or b""
+        family = AF_INET6 if self.family == AF_INET6 else AF_INET
+        return f"{inet_ntop(family, packed)}/{self.prefixlen}"
 
 
 def parse_address(data: bytes, offset: int, end: int) -> Address:
@@ -504,7 +468,7 @@ def add_address(
     nodad: bool = False,
     lifetime: int | None = None,
     replace: bool = False,
-) -> tuple[int, int, bytes]:
+) -> Request:
     """``ip addr add``; with ``lifetime`` (seconds) the address expires unless renewed
     (a DHCP lease), and ``replace`` updates an existing address (``ip addr replace``)."""
     flags = (IFA_F_NODAD if nodad else 0) | (IFA_F_PERMANENT if lifetime is None else 0)
@@ -518,17 +482,13 @@ def add_address(
     return RTM_NEWADDR, CREATE_REPLACE if replace else CREATE_EXCL, body + IFA.encode(attrs)
 
 
-def delete_address(
-    index: int, family: int, packed: bytes, prefixlen: int
-) -> tuple[int, int, bytes]:
+def delete_address(index: int, family: int, packed: bytes, prefixlen: int) -> Request:
     body = IFADDRMSG.pack(family, prefixlen, 0, 0, index)
     attrs = IFA.encode([("IFA_LOCAL", packed), ("IFA_ADDRESS", packed)])
     return RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, body + attrs
 
 
-def dump_addresses(
-    family: int = AF_UNSPEC, *, netnsid: int | None = None
-) -> tuple[int, int, bytes]:
+def dump_addresses(family: int = AF_UNSPEC, *, netnsid: int | None = None) -> Request:
     body = IFADDRMSG.pack(family, 0, 0, 0, 0)
     if netnsid is not None:
         body += IFA.encode([("IFA_TARGET_NETNSID", netnsid)])
@@ -539,19 +499,9 @@ def dump_addresses(
 
 
 class Route(Record):
-    __slots__ = (
-        "dst",
-        "dst_len",
-        "family",
-        "gateway",
-        "oif",
-        "prefsrc",
-        "priority",
-        "protocol",
-        "scope",
-        "table",
-        "type",
-    )
+    """One route, as dumped (RTM_NEWROUTE) or to be added."""
+
+    _: KW_ONLY
     family: int
     dst_len: int
     table: int
@@ -563,9 +513,6 @@ class Route(Record):
     oif: int | None
     priority: int | None
     prefsrc: bytes | None
-
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
 
 
 def parse_route(data: bytes, offset: int, end: int) -> Route:
@@ -603,7 +550,7 @@ def route_request(
     scope: int = RT_SCOPE_UNIVERSE,
     protocol: int = RTPROT_BOOT,
     table: int = RT_TABLE_MAIN,
-) -> tuple[int, int, bytes]:
+) -> Request:
     attrs: list[tuple[str, object]] = []
     if dst is not None and dst_len:
         attrs.append(("RTA_DST", dst))
@@ -621,7 +568,7 @@ def route_request(
     return msg_type, flags, body + RTA.encode(attrs)
 
 
-def delete_route(route: Route) -> tuple[int, int, bytes]:
+def delete_route(route: Route) -> Request:
     """Delete exactly ``route`` as it was dumped (so an undo can put it back)."""
     return route_request(
         RTM_DELROUTE,
@@ -638,7 +585,7 @@ def delete_route(route: Route) -> tuple[int, int, bytes]:
     )
 
 
-def add_route(route: Route) -> tuple[int, int, bytes]:
+def add_route(route: Route) -> Request:
     return route_request(
         RTM_NEWROUTE,
         CREATE_EXCL,
@@ -654,7 +601,7 @@ def add_route(route: Route) -> tuple[int, int, bytes]:
     )
 
 
-def get_route(family: int, dst: bytes) -> tuple[int, int, bytes]:
+def get_route(family: int, dst: bytes) -> Request:
     """Ask the kernel how it would route to ``dst`` (``ip route get``)."""
     body = RTMSG.pack(family, len(dst) * 8, 0, 0, 0, 0, 0, 0, 0) + RTA.encode([("RTA_DST", dst)])
     return RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, body
@@ -667,7 +614,7 @@ _RTA_CACHEINFO = 12
 _RTNEXTHOP = Struct("=HBBi")  # len, flags, hops, ifindex
 
 
-def replay_route(data: bytes, start: int, end: int) -> tuple[int, int, bytes]:
+def replay_route(data: bytes, start: int, end: int) -> Request:
     """An RTM_NEWROUTE that re-creates a dumped route exactly: every attribute it had
     (source, metrics, nexthops, expiry…) but the kernel's own statistics."""
     header = bytearray(data[start : start + RTMSG.size])
@@ -699,75 +646,5 @@ def _clean_nexthops(attr: bytes) -> bytes:
     return bytes(blob) + padding
 
 
-def dump_routes(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
+def dump_routes(family: int = AF_UNSPEC) -> Request:
     return RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-
-
-# ---------------------------------------------------------------- policy rules
-
-FIB_RULE_HDR = RTMSG  # family, dst_len, src_len, tos, table, res1, res2, action, flags
-FR_ACT_TO_TBL = 1
-
-
-class Rule(Record):
-    """One policy routing rule (``ip rule``), the fields pipework reads."""
-
-    __slots__ = (
-        "action",
-        "dst",
-        "dst_len",
-        "family",
-        "iifname",
-        "oifname",
-        "priority",
-        "src",
-        "src_len",
-        "table",
-    )
-    family: int
-    dst_len: int
-    src_len: int
-    action: int
-    table: int
-    priority: int  # 0 when the kernel leaves FRA_PRIORITY out (the local rule)
-    src: bytes | None
-    dst: bytes | None
-    iifname: str | None
-    oifname: str | None
-
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
-
-
-def parse_rule(data: bytes, offset: int, end: int) -> Rule:
-    if end - offset < FIB_RULE_HDR.size:
-        raise DecodeError("truncated fib_rule_hdr")
-    family, dst_len, src_len, _tos, table, _r1, _r2, action, _flags = FIB_RULE_HDR.unpack_from(
-        data, offset
-    )
-    attrs = FRA.decode(data, offset + FIB_RULE_HDR.size, end)
-    return Rule(
-        family=family,
-        dst_len=dst_len,
-        src_len=src_len,
-        action=action,
-        table=attrs.get_int("FRA_TABLE") or table,
-        priority=attrs.get_int("FRA_PRIORITY") or 0,
-        src=attrs.get_bytes("FRA_SRC"),
-        dst=attrs.get_bytes("FRA_DST"),
-        iifname=attrs.get_str("FRA_IIFNAME"),
-        oifname=attrs.get_str("FRA_OIFNAME"),
-    )
-
-
-def dump_rules(family: int = AF_UNSPEC) -> tuple[int, int, bytes]:
-    return (
-        RTM_GETRULE,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        FIB_RULE_HDR.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
-    )
-
-
-def raw_attr(type_id: int, payload: bytes) -> bytes:
-    """An attribute outside any table (tests build hostile messages with it)."""
-    return pack_attr(type_id, payload)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from _socket import SOCK_CLOEXEC, SOCK_RAW, socket
 from _struct import Struct
+from errno import EINTR, ENOBUFS
 
 from ..errors import NetlinkError
 from .codec import NLMSGHDR, DecodeError, pack_message, split_attrs, split_messages
@@ -19,6 +20,10 @@ from .messages import NLM_F_ACK, NLM_F_DUMP
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..netns import NetNS
+    from .messages import Request
+
+    #: one reply: its message type, and where its body lies in the datagram
+    Reply = tuple[int, bytes, int, int]
 
 _S32 = Struct("=i")
 AF_NETLINK = 16
@@ -40,7 +45,7 @@ _DUMP_RETRIES = 5
 class NetlinkSocket:
     """One rtnetlink socket, bound to the namespace it was created in."""
 
-    __slots__ = ("_seq", "_sock", "label", "trace")
+    __slots__ = ("_seq", "_sock", "label")
 
     def __init__(self, label: str = "host", groups: int = 0, *, strict: bool = False) -> None:
         """``strict`` turns on the kernel's strict checking of requests, which is also
@@ -53,7 +58,6 @@ class NetlinkSocket:
         self._sock.bind((0, groups))
         self._seq = int.from_bytes(os.urandom(2), "big") << 8
         self.label = label
-        self.trace: list[str] | None = None
 
     @classmethod
     def inside(cls, ns: NetNS) -> NetlinkSocket:
@@ -95,19 +99,17 @@ class NetlinkSocket:
         try:
             self._recv()
         except OSError as exc:
-            if exc.errno != 105:  # ENOBUFS
+            if exc.errno != ENOBUFS:
                 raise
 
-    def request(
-        self, req: tuple[int, int, bytes], *, op: str, obj: str
-    ) -> list[tuple[int, bytes, int, int]]:
+    def request(self, req: Request, *, op: str, obj: str) -> list[Reply]:
         """Send one request with NLM_F_ACK and wait for its ack.
 
         Returns the replies that came before the ack (a GET answers with one).
         """
         msg_type, flags, body = req
         seq = self._send(msg_type, flags | NLM_F_ACK, body)
-        replies: list[tuple[int, bytes, int, int]] = []
+        replies: list[Reply] = []
         while True:
             data = self._recv()
             for rtype, rflags, rseq, start, end in split_messages(data):
@@ -118,14 +120,12 @@ class NetlinkSocket:
                     return replies
                 replies.append((rtype, data, start, end))
 
-    def dump(
-        self, req: tuple[int, int, bytes], *, op: str, obj: str = ""
-    ) -> list[tuple[int, bytes, int, int]]:
+    def dump(self, req: Request, *, op: str, obj: str = "") -> list[Reply]:
         """Run a dump to NLMSG_DONE; restart it if the kernel says it was interrupted."""
         msg_type, flags, body = req
         for _attempt in range(_DUMP_RETRIES):
             seq = self._send(msg_type, flags | NLM_F_DUMP, body)
-            replies: list[tuple[int, bytes, int, int]] = []
+            replies: list[Reply] = []
             interrupted = False
             done = False
             while not done:
@@ -145,7 +145,9 @@ class NetlinkSocket:
                     replies.append((rtype, data, start, end))
             if not interrupted:
                 return replies
-        raise NetlinkError(4, op, obj, hint="the table kept changing during the dump; try again")
+        raise NetlinkError(
+            EINTR, op, obj, hint="the table kept changing during the dump; try again"
+        )
 
     def _check_error(
         self, data: bytes, flags: int, start: int, end: int, op: str, obj: str

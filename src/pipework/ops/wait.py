@@ -9,22 +9,16 @@ from __future__ import annotations
 import time
 from select import select
 
-from .errors import NetlinkError, PipeworkError
-from .netlink import messages as m
-from .netlink.socket import NetlinkSocket
+from ..errors import PipeworkError
+from ..netlink import ops
+from ..netlink.socket import NetlinkSocket
 
 RTMGRP_LINK = 1
-ENODEV = 19
 
 
 def _ready(nl: NetlinkSocket, ifname: str) -> bool:
-    try:
-        replies = nl.request(m.get_link(ifname), op="look up", obj=ifname)
-    except NetlinkError as exc:
-        if exc.errno == ENODEV:
-            return False
-        raise
-    return bool(replies) and m.parse_link(*replies[0][1:]).has_carrier
+    link = ops.link(nl, ifname)
+    return link is not None and link.has_carrier
 
 
 def wait_for_interface(ifname: str, timeout: float | None = None) -> None:

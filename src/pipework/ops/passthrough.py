@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sys
 
-from .errors import CommandError
-from .guests import resolve
-from .netns import inside
-from .programs import run_foreground, which
+from .._lowlevel.programs import run_foreground, which
+from ..engine.render import nsenter
+from ..errors import CommandError
+from ..guests import resolve
+from ..netns import inside
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .model import GuestRef
+    from ..guestref import GuestRef
 
 _PACKAGE = {"ip": "iproute2", "tc": "iproute2"}
 
@@ -31,11 +32,6 @@ def run_in_guest(
     argv = [program, *argv0[1:], *args]
     with resolve(guest_ref) as guest:
         if verbose:
-            where = (
-                f"nsenter -t {guest.pid} -n"
-                if guest.pid is not None
-                else f"nsenter --net={guest.netns.path}"
-            )
-            sys.stderr.write(f"+ {where} {' '.join(argv)}\n")
+            sys.stderr.write(f"+ {nsenter(guest)} {' '.join(argv)}\n")
         with inside(guest.netns):
             return run_foreground(argv, what=f"{' '.join(argv0)} in {guest.label}")

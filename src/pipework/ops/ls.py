@@ -2,38 +2,29 @@
 
 Every host end pipework creates carries its mark (``marks``); the guest end is
 read through the host's netlink socket with the peer's namespace id, so listing
-never enters a guest and never needs the guest to be resolvable.
+never enters a guest and never needs the guest to be resolvable. Where the host
+end hangs off is its driver's to say (an OVS port's bridge is in OVS's database).
 """
 
 from __future__ import annotations
 
-from ._record import Record
-from .errors import NetlinkError
-from .mac import format_mac
-from .marks import parse_veth_mark
-from .netlink import messages as m
-from .netlink.socket import NetlinkSocket
+from .. import drivers
+from .._lowlevel.record import Record
+from ..mac import format_mac
+from ..marks import parse_veth_mark
+from ..netlink import messages as m
+from ..netlink import ops
+from ..netlink.socket import NetlinkSocket
 
-_GONE = (2, 19, 22)  # ENOENT, ENODEV, EINVAL (the peer's namespace is going away)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import KW_ONLY
 
 
 class Seen(Record):
     """One attachment as the kernel shows it now."""
 
-    __slots__ = (
-        "addresses",
-        "bridge",
-        "container_ifname",
-        "dhcp",
-        "guest",
-        "host_ifname",
-        "host_index",
-        "mac",
-        "mtu",
-        "netns_inode",
-        "runtime",
-        "state",
-    )
+    _: KW_ONLY
     guest: str
     runtime: str
     container_ifname: str
@@ -48,12 +39,6 @@ class Seen(Record):
     #: the lease renewal process of ``dhcp-f``, if one runs: pid, server, expiry
     dhcp: dict[str, object] | None
 
-    def __init__(self, **fields: object) -> None:
-        self._init(**fields)
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self._fields())
-
 
 def _state(link: m.Link) -> str:
     if not link.is_up:
@@ -65,23 +50,8 @@ def _guest_addresses(
     host: NetlinkSocket, netnsid: int, cache: dict[int, list[m.Address]]
 ) -> list[m.Address]:
     if netnsid not in cache:
-        try:
-            replies = host.dump(
-                m.dump_addresses(netnsid=netnsid), op="list addresses of", obj="guest"
-            )
-        except NetlinkError as exc:
-            if exc.errno not in _GONE:
-                raise
-            replies = []
-        cache[netnsid] = [m.parse_address(*r[1:]) for r in replies]
+        cache[netnsid] = ops.addresses(host, netnsid=netnsid, obj="of a guest")
     return cache[netnsid]
-
-
-def format_address(addr: m.Address) -> str:
-    from _socket import AF_INET6, inet_ntop
-
-    packed = addr.local or addr.address or b""
-    return f"{inet_ntop(AF_INET6 if addr.family == 10 else 2, packed)}/{addr.prefixlen}"
 
 
 def list_attachments(host: NetlinkSocket | None = None) -> list[Seen]:
@@ -89,7 +59,7 @@ def list_attachments(host: NetlinkSocket | None = None) -> list[Seen]:
     own = host is None
     sock = host if host is not None else NetlinkSocket(strict=True)
     try:
-        links = [m.parse_link(*r[1:]) for r in sock.dump(m.dump_links(), op="list links")]
+        links = ops.links(sock)
         names = {link.index: link.name for link in links}
         cache: dict[int, list[m.Address]] = {}
         seen = []
@@ -116,27 +86,20 @@ def _describe(
     guest_link = None
     addresses: tuple[str, ...] = ()
     if link.link and link.link_netnsid is not None:
-        try:
-            reply = sock.request(
-                m.get_link(index=link.link, netnsid=link.link_netnsid),
-                op="look up",
-                obj=f"{ifname} of {label}",
-            )
-            guest_link = m.parse_link(*reply[0][1:]) if reply else None
-        except NetlinkError as exc:
-            if exc.errno not in _GONE:
-                raise
+        guest_link = ops.link(
+            sock, index=link.link, netnsid=link.link_netnsid, obj=f"{ifname} of {label}"
+        )
         if guest_link is not None:
             addresses = tuple(
-                format_address(a)
+                str(a)
                 for a in _guest_addresses(sock, link.link_netnsid, cache)
                 if a.index == guest_link.index and a.scope == m.RT_SCOPE_UNIVERSE
             )
-    bridge = names.get(link.master) if link.master else None
-    if bridge is None or bridge == "ovs-system":  # an OVS port: its bridge is in OVSDB
-        from .drivers.ovs import port_bridge
-
-        bridge = port_bridge(link.name) or bridge
+    kind = drivers.owner(link, names)
+    if kind is not None:
+        bridge = kind.uplink_name(link, names)
+    else:
+        bridge = names.get(link.master) if link.master else None
     return Seen(
         guest=label,
         runtime=runtime,
@@ -157,11 +120,11 @@ def _renewal(inode: int, ifname: str) -> dict[str, object] | None:
     """What the lease renewal process of this interface says, when one runs."""
     import os
 
-    from .dhcp.state import STATE_DIR
+    from ..dhcp.state import STATE_DIR
 
     if not os.path.isdir(STATE_DIR):
         return None
-    from .dhcp import state
+    from ..dhcp import state
 
     name = state.key(inode, ifname)
     pid = state.keeper_pid(name)

@@ -1,19 +1,21 @@
-"""Interface names and guest identifiers: what the kernel and pipework accept.
+"""How a user names a guest: ``[RUNTIME:]IDENT``, or a path to a network namespace file.
 
-Every name is checked here before the first kernel change, so a typo or a hostile
-argument can never reach ``find``, a glob, a path join or the kernel.
+Every identifier is checked here before anything is looked up, so a typo or a
+hostile argument can never reach a glob, a path join or a daemon's URL.
+
+``RUNTIMES`` is the runtime registry: each name is both the prefix a user may
+write (``docker:web``) and a resolver module, ``pipework.guests.NAME``; a bare
+name asks them in this order. A new runtime is one module and one word here.
 """
 
 from __future__ import annotations
 
+from ._lowlevel.record import Record
 from .errors import UsageError
 from .integers import parse_int
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from .model import GuestRef
-
-IFNAMSIZ = 16  # including the trailing NUL: names have 1-15 bytes
+#: the runtimes pipework finds guests in, in the order a bare name asks them
+RUNTIMES = ("netns", "lxc", "docker", "pid")
 
 # Letters, digits and a few separators. Docker names are [a-zA-Z0-9][a-zA-Z0-9_.-]*,
 # LXC and `ip netns` names in practice the same; anything else (glob characters,
@@ -23,22 +25,18 @@ GUEST_NAME_MAX = 253
 PID_MAX = (1 << 22) - 1  # PID_MAX_LIMIT is 4194304; pids stay below it
 
 
-def check_ifname(name: str, what: str = "interface name") -> str:
-    """Validate a Linux interface name: 1-15 bytes, no "/", ":", "%" or whitespace, not . or ..."""
-    if not isinstance(name, str):
-        raise UsageError(f"{what} must be a string, not {type(name).__name__}")
-    raw = name.encode("utf-8", "surrogatepass")  # counted in bytes; odd characters refused below
-    if not raw:
-        raise UsageError(f"empty {what}")
-    if len(raw) >= IFNAMSIZ:
-        raise UsageError(f"{what} {name!r} is too long: {len(raw)} bytes, the kernel allows 15")
-    if name in (".", ".."):
-        raise UsageError(f"{what} {name!r} is not allowed")
-    for ch in name:
-        # '%' too: the kernel reads "eth%d" as a template and picks a free number
-        if ch in "/:%" or ch.isspace() or not ch.isprintable() or ord(ch) > 126:
-            raise UsageError(f"{what} {name!r} contains {ch!r}, which the kernel refuses")
-    return name
+class GuestRef(Record):
+    """How the user named a guest: an optional runtime prefix and the identifier."""
+
+    kind: str | None  # one of RUNTIMES; None: ask every runtime that applies
+    value: str
+
+    @property
+    def is_path(self) -> bool:
+        return self.value.startswith("/")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}" if self.kind else self.value
 
 
 def check_guest_name(name: str, what: str = "guest name") -> str:
@@ -61,19 +59,18 @@ def check_guest_name(name: str, what: str = "guest name") -> str:
     return name
 
 
+def _prefixes() -> str:
+    return ", ".join(f"{kind}:" for kind in RUNTIMES)
+
+
 def parse_guest_ref(text: str) -> GuestRef:
     """``[lxc:|docker:|netns:|pid:]IDENT``, or an absolute path to a netns file."""
-    from .model import GUEST_KINDS, GuestRef
-
     kind: str | None = None
     value = text
     head, colon, rest = text.partition(":")
     if colon and not text.startswith("/"):
-        if head not in GUEST_KINDS:
-            raise UsageError(
-                f"unknown guest prefix {head + ':'!r} in {text!r} "
-                "(use lxc:, docker:, netns: or pid:)"
-            )
+        if head not in RUNTIMES:
+            raise UsageError(f"unknown guest prefix {head + ':'!r} in {text!r} (use {_prefixes()})")
         kind, value = head, rest
     if value.startswith("/"):
         if kind not in (None, "netns"):
@@ -88,10 +85,8 @@ def parse_guest_ref(text: str) -> GuestRef:
 
 def check_guest_ref(ref: GuestRef) -> None:
     """The rules of ``parse_guest_ref``, for a GuestRef however it was built."""
-    from .model import GUEST_KINDS
-
-    if ref.kind is not None and ref.kind not in GUEST_KINDS:
-        raise UsageError(f"unknown guest kind {ref.kind!r} (lxc, docker, netns or pid)")
+    if ref.kind is not None and ref.kind not in RUNTIMES:
+        raise UsageError(f"unknown guest kind {ref.kind!r} ({', '.join(RUNTIMES)})")
     value = ref.value
     if not isinstance(value, str):
         raise UsageError(f"guest must be a string, not {type(value).__name__}")

@@ -1,32 +1,30 @@
 """Attaching: resolve the guest, choose the driver, plan the steps, apply them, read back.
 
-AttachSpec -> guests.resolve() -> drivers.choose() -> plan -> executor.apply() -> Attachment
+AttachSpec -> drivers.choose() -> guests.resolve() -> plan.compose() -> executor.apply()
+-> Attachment
 """
 
 from __future__ import annotations
 
-from . import addressing, drivers, executor
+from .. import drivers
+from ..errors import AlreadyAttached, PipeworkError
+from ..guests import resolve
+from ..model import Attachment
+from ..netlink.socket import NetlinkSocket
+from . import executor, plan
 from .announce import HostAnnouncer, announce
 from .context import AttachContext
-from .errors import AlreadyAttached, PipeworkError
-from .guests import resolve
-from .model import Attachment
-from .netlink.socket import NetlinkSocket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .inet import IPAddress, IPInterface
-    from .model import AttachSpec, Guest
+    from ..drivers import HostTarget
+    from ..inet import IPAddress, IPInterface
+    from ..model import AttachSpec, Guest
 
 #: stands in a result slot until its attach is done
 _placeholder: PipeworkError = PipeworkError("not attached")
-
-
-def check_supported(spec: AttachSpec) -> None:
-    """Refuse, before anything else, the forms of the original that are not built yet
-    (none left: every form of the original command line is built)."""
 
 
 def attach(
@@ -37,7 +35,6 @@ def attach(
     The host side is checked before the guest is looked up, so a request pipework
     cannot do (a kind not built yet, a missing interface) is refused first.
     """
-    check_supported(spec)
     own_host = host is None
     host_nl = host if host is not None else NetlinkSocket()
     try:
@@ -55,15 +52,15 @@ def attach_guest(
     *,
     verbose: bool = False,
     host: NetlinkSocket | None = None,
-    target: drivers.HostTarget | None = None,
+    target: HostTarget | None = None,
 ) -> Attachment:
     """Attach an already resolved (pinned) guest. ``host`` lets many attaches share a socket."""
     own_host = host is None
     host_nl = host if host is not None else NetlinkSocket()
     try:
-        ctx, kind, warnings = _apply(spec, guest, host_nl, target, verbose)
+        ctx, warnings = _apply(spec, guest, host_nl, target, verbose)
         try:
-            warnings += _after(kind, ctx)
+            warnings += _after(ctx)
             return _result(ctx, warnings)
         finally:
             ctx.close()
@@ -95,12 +92,12 @@ def attach_many(
     Ask for them when the addresses were in use elsewhere a moment ago.
     """
     results: list[Attachment | PipeworkError] = []
-    targets: dict[str, drivers.HostTarget] = {}  # host interfaces already looked up
+    targets: dict[str, HostTarget] = {}  # host interfaces already looked up
     announcer = HostAnnouncer()
     with NetlinkSocket() as host:
         try:
             for first in range(0, len(specs), chunk):
-                done: list[tuple[int, AttachContext, Guest, str, list[str]]] = []
+                done: list[tuple[int, AttachContext, Guest, list[str]]] = []
                 try:
                     for spec in specs[first : first + chunk]:
                         results.append(_placeholder)
@@ -109,11 +106,11 @@ def attach_many(
                             results[-1] = attached
                         else:
                             done.append((len(results) - 1, *attached))
-                    for index, ctx, _guest, kind, notes in done:
+                    for index, ctx, _guest, notes in done:
                         if not announce:
                             results[index] = _result(ctx, notes)
                             continue
-                        warnings = notes + _after(kind, ctx)
+                        warnings = notes + _after(ctx)
                         if ctx.guest_link and ctx.guest_link.address and ctx.uplink:
                             addresses = ctx.spec.addressing.addresses
                             warnings += announcer.send(
@@ -121,7 +118,7 @@ def attach_many(
                             )
                         results[index] = _result(ctx, warnings)
                 finally:
-                    for _index, ctx, guest, _kind, _notes in done:
+                    for _index, ctx, guest, _notes in done:
                         ctx.close()
                         guest.close()
         finally:
@@ -130,11 +127,10 @@ def attach_many(
 
 
 def _attach_one(
-    spec: AttachSpec, host: NetlinkSocket, verbose: bool, targets: dict[str, drivers.HostTarget]
-) -> tuple[AttachContext, Guest, str, list[str]] | PipeworkError:
+    spec: AttachSpec, host: NetlinkSocket, verbose: bool, targets: dict[str, HostTarget]
+) -> tuple[AttachContext, Guest, list[str]] | PipeworkError:
     """Resolve and apply one request of a batch; its error instead of raising it."""
     try:
-        check_supported(spec)
         key = spec.host_if or ""
         target = targets.get(key) if key else None
         if target is None:
@@ -143,38 +139,32 @@ def _attach_one(
     except PipeworkError as exc:
         return exc
     try:
-        ctx, kind, notes = _apply(spec, guest, host, target, verbose, arp_from_host=True)
+        ctx, notes = _apply(spec, guest, host, target, verbose, arp_from_host=True)
         if key and ctx.uplink is not None:  # the bridge exists now, maybe made by this run
-            targets[key] = drivers.HostTarget(kind, ctx.uplink)
+            targets[key] = drivers.HostTarget(ctx.driver, ctx.uplink)
     except BaseException as exc:
         guest.close()
         if isinstance(exc, PipeworkError):
             return exc
         raise
-    return ctx, guest, kind, notes
+    return ctx, guest, notes
 
 
 def _apply(
     spec: AttachSpec,
     guest: Guest,
     host: NetlinkSocket,
-    target: drivers.HostTarget | None,
+    target: HostTarget | None,
     verbose: bool,
     *,
     arp_from_host: bool = False,
-) -> tuple[AttachContext, str, list[str]]:
+) -> tuple[AttachContext, list[str]]:
     """Plan and apply one attach (rolled back on failure); the context stays open."""
-    check_supported(spec)
     if target is None:
         target = drivers.choose(spec, host)
-    if target.kind == "ipoib" and spec.container_ifname == "eth1":
-        spec = spec.replace(container_ifname="ib0")  # the original's default for IPoIB
-    ctx = AttachContext(spec, guest, host)
-    ctx.kind = target.kind
-    ctx.uplink = target.link
-    ctx.arp_from_host = arp_from_host
+    ctx = AttachContext(spec, guest, host, target.driver, target.link, arp_from_host=arp_from_host)
     try:
-        steps = drivers.plan(target.kind, ctx) + addressing.plan(ctx)
+        steps = plan.compose(ctx)
         try:
             notes = executor.apply(steps, verbose=verbose)
         except AlreadyAttached as same:
@@ -185,16 +175,16 @@ def _apply(
     except BaseException:
         ctx.close()
         raise
-    return ctx, target.kind, notes
+    return ctx, notes
 
 
-def _after(kind: str, ctx: AttachContext) -> list[str]:
+def _after(ctx: AttachContext) -> list[str]:
     """Announce the addresses. The attach is done: failures here are only warnings."""
     warnings: list[str] = []
     if ctx.unchanged:
         return warnings
     try:
-        not_ready = drivers.wait_ready(kind, ctx)
+        not_ready = ctx.driver.wait_ready(ctx)
         if not_ready:
             warnings.append(not_ready)
         mac = ctx.guest_link.address if ctx.guest_link else None
@@ -210,24 +200,24 @@ def _addresses(ctx: AttachContext) -> tuple[IPInterface, ...]:
     if ctx.spec.addressing.dhcp is None:
         return ctx.spec.addressing.addresses
     if ctx.lease is not None:
-        from .dhcp.configure import lease_interface
+        from ..dhcp.configure import lease_interface
 
         return (lease_interface(ctx.lease),)
-    from .inet import IPAddress, IPInterface
-    from .netlink import messages as m
+    from ..inet import IPAddress, IPInterface
+    from ..netlink import messages as m
+    from ..netlink.ops import addresses
 
     index = ctx.guest_link.index if ctx.guest_link else None
-    found = []
-    for reply in ctx.guest_nl.dump(m.dump_addresses(), op="list addresses"):
-        a = m.parse_address(*reply[1:])
-        if a.index == index and a.scope == m.RT_SCOPE_UNIVERSE and a.local:
-            found.append(IPInterface(IPAddress(4 if a.family == 2 else 6, a.local), a.prefixlen))
-    return tuple(found)
+    return tuple(
+        IPInterface(IPAddress(4 if a.family == m.AF_INET else 6, a.local), a.prefixlen)
+        for a in addresses(ctx.guest_nl)
+        if a.index == index and a.scope == m.RT_SCOPE_UNIVERSE and a.local
+    )
 
 
 def _gateways(ctx: AttachContext) -> tuple[IPAddress, ...]:
     if ctx.lease is not None and ctx.lease.routers and not ctx.lease.routes:
-        from .inet import IPAddress
+        from ..inet import IPAddress
 
         return (IPAddress(4, ctx.lease.routers[0]),)
     return ctx.spec.addressing.gateways

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import CommandError
+from ..errors import CommandError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -7,22 +7,62 @@ as its own namespace shows them (those pipework attached are marked).
 
 from __future__ import annotations
 
-from .errors import PipeworkError
-from .guests import pin, search
-from .inventory import format_address, list_attachments
-from .mac import format_mac
-from .netlink import messages as m
-from .netlink.socket import NetlinkSocket
+from ..errors import PipeworkError
+from ..guests import pin, search
+from ..mac import format_mac
+from ..netlink import ops
+from ..netlink.socket import NetlinkSocket
+from .ls import list_attachments
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .model import GuestRef
+    from typing import TypedDict
+
+    from typing_extensions import NotRequired
+
+    from ..guestref import GuestRef
+
+    class CandidateReport(TypedDict):
+        runtime: str
+        name: str
+        pid: int | None
+        found: str
+
+    class ResolverReport(TypedDict):
+        resolver: str
+        saw: list[str]
+        candidates: list[CandidateReport]
+
+    class ChosenReport(TypedDict):
+        runtime: str
+        name: str
+        pid: int | None
+        netns_inode: int
+        netns_path: str
+        found: str
+
+    class InterfaceReport(TypedDict):
+        name: str
+        state: str
+        mac: str
+        mtu: int | None
+        addresses: list[str]
+        attached_by_pipework_via: str | None
+
+    class InspectReport(TypedDict):
+        """What ``pipework inspect --json`` prints."""
+
+        guest: str
+        resolvers: list[ResolverReport]
+        error: NotRequired[str]  # the guest could not be resolved: why
+        chosen: NotRequired[ChosenReport]
+        interfaces: NotRequired[list[InterfaceReport]]
 
 
-def inspect(ref: GuestRef) -> dict[str, object]:
+def inspect(ref: GuestRef) -> InspectReport:
     """The whole report as plain data (``--json`` prints it as is)."""
     findings = search(ref)
-    report: dict[str, object] = {
+    report: InspectReport = {
         "guest": str(ref),
         "resolvers": [
             {
@@ -51,20 +91,20 @@ def inspect(ref: GuestRef) -> dict[str, object]:
             "found": guest.detail,
         }
         attached = {
-            (s.container_ifname): s.host_ifname
+            s.container_ifname: s.host_ifname
             for s in list_attachments()
             if s.netns_inode == guest.netns.inode
         }
         with NetlinkSocket.inside(guest.netns) as nl:
-            links = [m.parse_link(*r[1:]) for r in nl.dump(m.dump_links(), op="list links")]
-            addrs = [m.parse_address(*r[1:]) for r in nl.dump(m.dump_addresses(), op="list")]
+            links = ops.links(nl)
+            addrs = ops.addresses(nl)
         report["interfaces"] = [
             {
                 "name": link.name,
                 "state": ("up" if link.has_carrier else "no carrier") if link.is_up else "down",
                 "mac": format_mac(link.address) if link.address else "",
                 "mtu": link.mtu,
-                "addresses": [format_address(a) for a in addrs if a.index == link.index],
+                "addresses": [str(a) for a in addrs if a.index == link.index],
                 "attached_by_pipework_via": attached.get(link.name),
             }
             for link in links
@@ -72,9 +112,9 @@ def inspect(ref: GuestRef) -> dict[str, object]:
     return report
 
 
-def render(report: dict[str, object]) -> str:
+def render(report: InspectReport) -> str:
     lines = [f"guest {report['guest']}:"]
-    for r in report["resolvers"]:  # type: ignore[attr-defined]
+    for r in report["resolvers"]:
         lines.append(f"  {r['resolver']}: {'; '.join(r['saw']) or 'nothing'}")
         for c in r["candidates"]:
             pid = f", pid {c['pid']}" if c["pid"] is not None else ""
@@ -83,18 +123,15 @@ def render(report: dict[str, object]) -> str:
         lines.append(f"  not resolved: {report['error']}")
         return "\n".join(lines)
     chosen = report["chosen"]
-    pid = f"pid {chosen['pid']}, " if chosen["pid"] is not None else ""  # type: ignore[index]
+    pid = f"pid {chosen['pid']}, " if chosen["pid"] is not None else ""
     lines.append(
-        f"  chosen: {chosen['runtime']}:{chosen['name']} ({pid}"  # type: ignore[index]
-        f"netns inode {chosen['netns_inode']}, {chosen['netns_path']})"  # type: ignore[index]
+        f"  chosen: {chosen['runtime']}:{chosen['name']} ({pid}"
+        f"netns inode {chosen['netns_inode']}, {chosen['netns_path']})"
     )
     lines.append("  interfaces:")
-    for i in report["interfaces"]:  # type: ignore[attr-defined]
-        via = (
-            f", attached by pipework via {i['attached_by_pipework_via']}"
-            if i["attached_by_pipework_via"]
-            else ""
-        )
+    for i in report["interfaces"]:
+        via = i["attached_by_pipework_via"]
+        attached = f", attached by pipework via {via}" if via else ""
         addrs = ", ".join(i["addresses"]) or "no address"
-        lines.append(f"    {i['name']}: {i['state']}, {i['mac'] or 'no MAC'}, {addrs}{via}")
+        lines.append(f"    {i['name']}: {i['state']}, {i['mac'] or 'no MAC'}, {addrs}{attached}")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ socket: closing an AF_PACKET socket waits for a kernel RCU grace period (about
 15 ms here, as long as the rest of the attach). Instead:
 
 * IPv4: the guest interface's ``arp_notify`` sysctl is turned on when it is
-  brought up (``addressing``), and here the interface's MAC is set to itself.
+  brought up (``addressing.py``), and here the interface's MAC is set to itself.
   The kernel answers that address change with a gratuitous ARP request for every
   IPv4 address of the interface (RFC 5227's announcement), and in the same netlink
   request ``arp_notify`` goes back to what it was.
@@ -26,15 +26,15 @@ from __future__ import annotations
 
 from _struct import pack
 
-from .errors import NetlinkError
-from .netlink import messages as m
+from ..errors import NetlinkError
+from ..netlink import messages as m
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket
 
+    from ..inet import IPInterface
     from .context import AttachContext
-    from .inet import IPInterface
 
 ALL_NODES = "ff02::1"
 ETH_P_ARP = 0x0806

@@ -1,7 +1,7 @@
 """Apply a plan of steps; if any step fails, undo everything already done, newest first.
 
 Each step registers the undo of every change the moment the kernel confirms it
-(``Rollback.push``), so an undo exists exactly for what really happened, even
+(``steps.Rollback``), so an undo exists exactly for what really happened, even
 when the step fails half-way: a bridge another process created first is not ours
 to delete, and a default route is put back as it was, attribute for attribute.
 
@@ -17,15 +17,16 @@ from __future__ import annotations
 import os
 import sys
 import time
+from errno import EIO
 
-from .errors import NetlinkError, PipeworkError
+from ..errors import NetlinkError, PipeworkError
+from ..steps import Rollback
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
-    #: An undo; it may return a note (something it chose to leave, and why).
-    Undo = Callable[[], "str | None"]
+    from ..steps import Step
 
 #: Test hooks, used by the integration tests and the soak script to prove the
 #: rollback: make the Nth step (1-based) fail as if the kernel had said EIO, or
@@ -43,51 +44,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(f"signal {signum}")
         self.exit_code = 128 + signum
-
-
-class Step:
-    """One change to the host or the guest, described as the `ip` commands doing it."""
-
-    __slots__ = ("command", "do")
-
-    def __init__(self, command: str, do: Callable[[Rollback], None]) -> None:
-        self.command = command
-        self.do = do
-
-    def __repr__(self) -> str:
-        return f"Step({self.command!r})"
-
-
-class Rollback:
-    """The undo stack of one run; steps push onto it as the kernel confirms each change."""
-
-    __slots__ = ("_undos", "failures", "notes", "verbose")
-
-    def __init__(self, verbose: bool = False) -> None:
-        self._undos: list[tuple[str, Undo]] = []
-        self.failures: list[str] = []
-        self.notes: list[str] = []
-        self.verbose = verbose
-
-    def push(self, what: str, undo: Undo) -> None:
-        self._undos.append((what, undo))
-
-    def unwind(self) -> None:
-        """Run every undo, newest first; keep going past failures and record them."""
-        while self._undos:
-            what, undo = self._undos.pop()
-            if self.verbose:
-                sys.stderr.write(f"- undo: {what}\n")
-            try:
-                note = undo()
-            except Exception as exc:
-                self.failures.append(f"could not undo '{what}': {exc}")
-            else:
-                if note:
-                    self.notes.append(note)
-
-    def forget(self) -> None:
-        self._undos.clear()
 
 
 class _DeferredSignals:
@@ -147,7 +103,7 @@ def apply(steps: Sequence[Step], *, verbose: bool = False) -> list[str]:
                 if verbose:
                     sys.stderr.write(f"+ {step.command}\n")
                 if number == fault:
-                    raise NetlinkError(5, "injected fault at", f"step {number} ({step.command})")
+                    raise NetlinkError(EIO, "injected fault at", f"step {number} ({step.command})")
                 step.do(rollback)
             signals.check()
         except BaseException as exc:

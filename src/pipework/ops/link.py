@@ -8,47 +8,47 @@ pair. Addresses are optional (``--ip-a``, ``--ip-b``).
 
 from __future__ import annotations
 
-from ._record import Record
-from .errors import HostStateError, NetlinkError, UsageError
-from .executor import Rollback, Step, apply
-from .guests import resolve
-from .marks import guest_mark
-from .netlink import messages as m
-from .netlink.socket import NetlinkSocket
+from errno import EEXIST
+
+from .._lowlevel.record import Record
+from ..engine.executor import apply
+from ..engine.render import ns_word
+from ..errors import HostStateError, NetlinkError, UsageError
+from ..guests import resolve
+from ..marks import guest_mark
+from ..netlink import messages as m
+from ..netlink import ops
+from ..netlink.socket import NetlinkSocket
+from ..steps import Rollback, Step
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .inet import IPInterface
-    from .model import Guest, GuestRef
-
-EEXIST, ENODEV = 17, 19
+    from ..guestref import GuestRef
+    from ..inet import IPInterface
+    from ..model import Guest
 
 
 class LinkEnd(Record):
     """One end of a link: the guest, the interface name in it, its addresses."""
 
-    __slots__ = ("addresses", "guest", "ifname")
     guest: GuestRef
     ifname: str
     addresses: tuple[IPInterface, ...]
 
-    def __init__(self, guest: GuestRef, ifname: str, addresses: tuple[IPInterface, ...]) -> None:
-        self._init(guest=guest, ifname=ifname, addresses=addresses)
-
 
 def parse_end(text: str) -> tuple[GuestRef, str]:
     """``GUEST[:IF]`` (``docker:web:eth2``, ``demo1:eth3``, ``/run/netns/x:eth1``)."""
-    from .model import GUEST_KINDS
-    from .names import check_ifname, parse_guest_ref
+    from ..guestref import RUNTIMES, parse_guest_ref
+    from ..ifname import check_ifname
 
     if text.startswith("/"):
         path, colon, ifname = text.rpartition(":")
         guest_text, ifname = (path, ifname) if colon else (text, "")
     else:
         head, colon, rest = text.partition(":")
-        if colon and head in GUEST_KINDS:
+        if colon and head in RUNTIMES:
             name, colon2, ifname = rest.partition(":")
             guest_text = f"{head}:{name}"
             ifname = ifname if colon2 else ""
@@ -70,8 +70,8 @@ def link(a: LinkEnd, b: LinkEnd, *, verbose: bool = False) -> tuple[str, str]:
         ):
             steps = [
                 Step(
-                    f"ip link add {a.ifname} netns {_ns(guest_a)} type veth peer name {b.ifname} "
-                    f"netns {_ns(guest_b)}",
+                    f"ip link add {a.ifname} netns {ns_word(guest_a)} type veth "
+                    f"peer name {b.ifname} netns {ns_word(guest_b)}",
                     lambda rb: _create(host, nl_a, guest_a, guest_b, a, b, rb),
                 )
             ]
@@ -82,10 +82,6 @@ def link(a: LinkEnd, b: LinkEnd, *, verbose: bool = False) -> tuple[str, str]:
                 steps += _end_steps(end, guest, nl, peer)
             apply(steps, verbose=verbose)
         return f"{guest_a.label} {a.ifname}", f"{guest_b.label} {b.ifname}"
-
-
-def _ns(guest: Guest) -> str:
-    return str(guest.pid) if guest.pid is not None else guest.name
 
 
 def _create(
@@ -112,38 +108,36 @@ def _create(
         raise
 
     def undo() -> None:
-        try:
-            nl_a.request(m.delete_link_by_name(a.ifname), op="delete", obj=a.ifname)
-        except NetlinkError as exc:
-            if exc.errno != ENODEV:
-                raise
+        ops.delete_link(nl_a, name=a.ifname, obj=a.ifname)
 
-    rollback.push(f"ip -n {_ns(guest_a)} link del {a.ifname}", undo)
+    rollback.push(f"ip -n {ns_word(guest_a)} link del {a.ifname}", undo)
 
 
 def _end_steps(end: LinkEnd, guest: Guest, nl: NetlinkSocket, peer: str) -> list[Step]:
     mark = guest_mark("link", guest.label, end.ifname, guest.netns.inode, peer=peer)
 
     def index() -> int:
-        reply = nl.request(m.get_link(end.ifname), op="look up", obj=end.ifname)
-        return m.parse_link(*reply[0][1:]).index
+        link = ops.link(nl, end.ifname)
+        if link is None:
+            raise HostStateError(f"{end.ifname} vanished from {guest.label}")
+        return link.index
 
     steps = [
         Step(
-            f"ip -n {_ns(guest)} link set {end.ifname} alias '{mark}'",
+            f"ip -n {ns_word(guest)} link set {end.ifname} alias '{mark}'",
             lambda rb: _request(nl, m.set_link(index(), alias=mark), end.ifname),
         ),
     ]
     for iface in end.addresses:
         steps.append(
             Step(
-                f"ip -n {_ns(guest)} addr add {iface} dev {end.ifname}",
+                f"ip -n {ns_word(guest)} addr add {iface} dev {end.ifname}",
                 _adder(nl, index, iface, end.ifname),
             )
         )
     steps.append(
         Step(
-            f"ip -n {_ns(guest)} link set {end.ifname} up",
+            f"ip -n {ns_word(guest)} link set {end.ifname} up",
             lambda rb: _request(nl, m.set_link(index(), up=True), end.ifname),
         )
     )

@@ -1,0 +1,173 @@
+"""What every host-side kind implements, and the defaults most of them share.
+
+A driver is one module of this package holding ``DRIVER``, an instance of a
+``Driver`` subclass; the registry (``drivers/__init__``) lists the modules in the
+order ``choose`` asks them. Each kind answers, from the request and the host:
+
+- ``claims``: is this request mine? (the first kind that says yes plumbs it);
+- ``plan``: the steps, each with its undo; ``wait_ready``: block until the new
+  link carries traffic; ``same_as_asked``: how an existing attachment of the same
+  guest interface differs from the request (idempotent re-runs);
+- for what it left in the kernel: ``owns`` a marked host end, ``uplink_name``
+  for ``ls``, ``release`` before ``detach`` deletes it, ``remove_inside`` for an
+  interface it made inside a guest, ``collect`` for ``gc``.
+
+Drivers never import the attach engine or the verbs: they get an
+``AttachContext`` and return steps.
+"""
+
+from __future__ import annotations
+
+from ..errors import HostStateError, UsageError
+from ..netlink import messages as m
+from ..netlink import ops
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+    from ..engine.context import AttachContext
+    from ..model import AttachSpec, Guest
+    from ..netlink.messages import Link
+    from ..netlink.socket import NetlinkSocket
+    from ..steps import Step
+
+ARPHRD_INFINIBAND = 32
+
+
+class Driver:
+    """A host-side kind; subclasses override what their kind does differently."""
+
+    #: the kind's name, as the registry, marks and messages say it
+    kind: ClassVar[str] = ""
+    #: whether the kind makes a veth pair whose host end carries pipework's mark
+    host_end: ClassVar[bool] = False
+
+    # -- choosing (reads the host, changes nothing)
+
+    def claims(self, spec: AttachSpec, link: Link | None, name: str) -> bool:
+        """Whether this kind plumbs ``spec``; ``link`` is the host interface ``name``
+        (None when there is none). May raise UsageError or HostStateError to refuse."""
+        return False
+
+    def check(self, spec: AttachSpec, link: Link | None) -> None:
+        """Refuse what this kind cannot do, before anything changes."""
+        if spec.vlan is None and spec.pkey is not None:
+            # a tag that is only valid as an IPoIB partition key (hexadecimal)
+            raise UsageError(f"invalid VLAN id '{spec.pkey:x}': must be a number from 1 to 4094")
+
+    def with_defaults(self, spec: AttachSpec) -> AttachSpec:
+        """The request with this kind's own defaults filled in."""
+        return spec
+
+    def host_ifname(self, spec: AttachSpec, guest: Guest) -> str:
+        """The name of the host end, for kinds that have one ("" otherwise)."""
+        return ""
+
+    # -- attaching
+
+    def plan(self, ctx: AttachContext) -> list[Step]:
+        raise NotImplementedError(self.kind)
+
+    def wait_ready(self, ctx: AttachContext) -> str | None:
+        """Block (bounded) until the new link carries traffic; a warning if it will not."""
+        return None
+
+    def same_as_asked(self, ctx: AttachContext, existing: Link) -> tuple[Link, list[str]]:
+        """The guest end of the existing attachment whose host end is ``existing``, and
+        how it differs from the request (nothing: the same attachment)."""
+        guest, differences = guest_side_differences(ctx)
+        asked = ctx.spec.host_ifname
+        moved = asked is not None and existing.name != asked
+        renamed = [f"its host side is {existing.name}, asked {asked}"] if moved else []
+        return guest, renamed + self.uplink_differences(ctx, existing) + differences
+
+    def uplink_differences(self, ctx: AttachContext, existing: Link) -> list[str]:
+        """How the host end's place on the host differs from the request."""
+        return []
+
+    # -- what it left in the kernel
+
+    def owns(self, link: Link, names: dict[int, str]) -> bool:
+        """Whether a host end carrying pipework's veth mark was made by this kind
+        (``names``: index -> name of every host link)."""
+        return False
+
+    def uplink_name(self, link: Link, names: dict[int, str]) -> str | None:
+        """The host interface a marked host end hangs off, for ``ls``."""
+        return names.get(link.master) if link.master else None
+
+    def release(self, link: Link) -> None:
+        """What goes before the host end is deleted (an OVS port's database record)."""
+
+    def remove_inside(
+        self, nl: NetlinkSocket, link: Link, mark: dict[str, str], label: str
+    ) -> tuple[str, str]:
+        """Undo an interface this kind made or moved inside a guest: (what an ``ip``
+        command would have done, what was removed)."""
+        ops.delete_link(nl, link.index, obj=link.name)
+        return f"ip link del {link.name}  # in {label}", f"{link.name} (in {label})"
+
+    def collect(self) -> list[str]:
+        """Remove what guests that are gone left behind (``gc``); what was removed."""
+        return []
+
+
+class HostTarget:
+    """How the host side of a request is plumbed: the driver and the existing link, if any."""
+
+    __slots__ = ("driver", "link")
+
+    def __init__(self, driver: Driver, link: Link | None) -> None:
+        self.driver = driver
+        self.link = link
+
+
+def no_support(kind: str, exc: Exception, hint: str | None = None) -> HostStateError:
+    """The kernel refused a kind of link or a feature it was built without (EOPNOTSUPP)."""
+    detail = getattr(exc, "kernel_message", None) or "EOPNOTSUPP"
+    return HostStateError(
+        f"this kernel has no {kind} support (RTNETLINK: Operation not supported)",
+        hint=f"{hint or f'a kernel with the {kind} driver is needed'} ({detail})",
+    )
+
+
+def guest_side_differences(ctx: AttachContext) -> tuple[Link, list[str]]:
+    """The guest interface as the kernel shows it now, and how its addresses, default
+    routes, MAC and MTU differ from the request."""
+    from ..mac import format_mac
+
+    spec = ctx.spec
+    nl = ctx.guest_nl
+    guest = ops.link(nl, spec.container_ifname)
+    if guest is None:
+        raise HostStateError(f"{spec.container_ifname} vanished from {ctx.guest.label}")
+    differences = []
+    have = {
+        str(a)
+        for a in ops.addresses(nl)
+        if a.index == guest.index and a.scope == m.RT_SCOPE_UNIVERSE
+    }
+    want = {str(a) for a in spec.addressing.addresses}
+    if spec.addressing.dhcp is not None:
+        # a lease: whatever address the server gave is the one asked for
+        if not any(":" not in a for a in have):
+            differences.append(f"it has no IPv4 address, asked {spec.addressing.dhcp}")
+    elif have != want:
+        differences.append(
+            f"it has {', '.join(sorted(have)) or 'no address'}, "
+            f"asked {', '.join(sorted(want)) or 'no address'}"
+        )
+    for gateway in spec.addressing.gateways:
+        defaults = [
+            r for r in ops.routes(nl, gateway.af) if r.dst_len == 0 and r.table == m.RT_TABLE_MAIN
+        ]
+        if not any(r.gateway == gateway.packed for r in defaults):
+            differences.append(f"its default route is not via {gateway}")
+    if spec.mac is not None and guest.address != spec.mac:
+        differences.append(
+            f"its MAC is {format_mac(guest.address or b'')}, asked {format_mac(spec.mac)}"
+        )
+    if spec.mtu is not None and guest.mtu != spec.mtu:
+        differences.append(f"its MTU is {guest.mtu}, asked {spec.mtu}")
+    return guest, differences
