@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .inet import IPAddress, IPInterface
     from .netns import NetNS
 
-__all__ = ["Addressing", "AttachSpec", "Attachment", "DhcpRequest", "Guest", "GuestRef"]
+__all__ = ["Addressing", "AttachSpec", "Attachment", "DhcpRequest", "Guest"]
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru", "source")
 IPVLAN_MODES = ("l2", "l3", "l3s")
 OVS_DATAPATHS = ("system", "netdev")

@@ -55,10 +55,6 @@ class NetNS:
         return ns
 
     @classmethod
-    def of_pid(cls, pid: int, label: str) -> NetNS:
-        return cls.open(f"/proc/{pid}/ns/net", label)
-
-    @classmethod
     def current(cls) -> NetNS:
         """The namespace of the calling thread (the host, for the CLI)."""
         return cls.open("/proc/thread-self/ns/net", "this process")

@@ -158,7 +158,7 @@ class _Keeper:
         """A netlink socket and a client session inside the guest, for one attempt;
         None when the guest or its interface is gone."""
         from ..errors import PipeworkError
-        from ..netlink import messages as m
+        from ..netlink import ops
         from ..netlink.socket import NetlinkSocket
         from ..netns import NetNS, inside
         from .client import Session
@@ -176,9 +176,12 @@ class _Keeper:
                 try:
                     index = rec["ifindex"]
                     assert isinstance(index, int)
-                    reply = nl.request(m.get_link(index=index), op="look up", obj="")
-                    link = m.parse_link(*reply[0][1:])
-                    if link.name != rec["ifname"] or (link.address or b"").hex() != rec["mac"]:
+                    link = ops.link(nl, index=index, obj=str(rec["ifname"]))
+                    if (
+                        link is None
+                        or link.name != rec["ifname"]
+                        or (link.address or b"").hex() != rec["mac"]
+                    ):
                         raise PipeworkError("not the interface pipework attached")
                     hostname, vendor = rec["hostname"], rec["vendor_class"]
                     session = Session(
@@ -259,17 +262,17 @@ class _Keeper:
                  f"{lease.lease_time} s")  # fmt: skip
 
     def _drop(self, nl: NetlinkSocket, index: int, lease: Lease) -> None:
-        from ..errors import NetlinkError
         from ..netlink import messages as m
+        from ..netlink.ops import gone_ok
 
-        try:
-            nl.request(
-                m.delete_address(index, 2, lease.address, lease.prefixlen),
+        # the address may be gone already, its lifetime having run out
+        gone_ok(
+            lambda: nl.request(
+                m.delete_address(index, m.AF_INET, lease.address, lease.prefixlen),
                 op="remove",
                 obj="the leased address",
             )
-        except NetlinkError:
-            pass  # already gone with its lifetime
+        )()
 
     def release(self) -> None:
         from ..errors import PipeworkError

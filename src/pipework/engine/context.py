@@ -12,6 +12,7 @@ host socket may be shared by many attaches (the batch API).
 from __future__ import annotations
 
 from _socket import AF_INET6, SOCK_CLOEXEC, SOCK_RAW, socket
+from errno import EAFNOSUPPORT
 
 from ..errors import HostStateError
 from ..netlink import ops
@@ -119,7 +120,7 @@ class AttachContext:
         if self._guest_nl is None:
             self._open_guest_sockets()
         if self._icmp6 is None:
-            raise OSError(97, "IPv6 is not available in the guest")  # EAFNOSUPPORT
+            raise OSError(EAFNOSUPPORT, "IPv6 is not available in the guest")
         return self._icmp6
 
     def guest_end(self) -> Link:
