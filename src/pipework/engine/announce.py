@@ -24,7 +24,9 @@ works, neighbours just learn it on first contact.
 
 from __future__ import annotations
 
+import time
 from _struct import pack
+from errno import ENETUNREACH
 
 from ..errors import NetlinkError
 from ..netlink import messages as m
@@ -32,11 +34,14 @@ from ..netlink import messages as m
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket
+    from collections.abc import Callable
 
     from ..inet import IPInterface
     from .context import AttachContext
 
 ALL_NODES = "ff02::1"
+RTMGRP_LINK = 1
+IPV6_READY_S = 1.0
 ETH_P_ARP = 0x0806
 IPV6_MULTICAST_HOPS = 18
 
@@ -108,10 +113,52 @@ def announce(ctx: AttachContext, mac: bytes) -> list[str]:
         try:
             sock = ctx.icmp6
             sock.setsockopt(41, IPV6_MULTICAST_HOPS, 255)  # IPPROTO_IPV6; RFC 4861 needs 255
-            for iface in v6:
-                sock.sendto(
-                    neighbour_advertisement(mac, iface.address.packed), (ALL_NODES, 0, 0, index)
-                )
+            packets = [neighbour_advertisement(mac, iface.address.packed) for iface in v6]
+            _when_ipv6_routes(ctx, lambda: _send_all(sock, packets, index))
         except OSError as exc:
             warnings.append(f"could not announce the IPv6 addresses of {ifname}: {exc.strerror}")
     return warnings
+
+
+def _send_all(sock: socket, packets: list[bytes], index: int) -> None:
+    for packet in packets:
+        sock.sendto(packet, (ALL_NODES, 0, 0, index))
+
+
+def _when_ipv6_routes(ctx: AttachContext, send: Callable[[], None]) -> None:
+    """Send, and if the guest interface has no IPv6 multicast route yet, send again
+    once it has (bounded by IPV6_READY_S).
+
+    The kernel adds that route when it sees the interface's carrier, which it learns
+    asynchronously (the linkwatch work that also makes a bridge port forward): the
+    bridge can forward already while the guest end is still waiting for it, and the
+    send fails with ENETUNREACH. The route comes with a link notification, so the
+    retries follow those, with a short poll for one that came before the subscription.
+    """
+    try:
+        send()
+        return
+    except OSError as exc:
+        if exc.errno != ENETUNREACH:
+            raise
+    from select import select
+
+    from ..netlink.socket import NetlinkSocket
+    from ..netns import inside
+
+    deadline = time.monotonic() + IPV6_READY_S
+    with inside(ctx.guest.netns):
+        events = NetlinkSocket("events", groups=RTMGRP_LINK)
+    try:
+        while True:
+            try:
+                send()
+                return
+            except OSError as exc:
+                remaining = deadline - time.monotonic()
+                if exc.errno != ENETUNREACH or remaining <= 0:
+                    raise
+            if select([events], [], [], min(remaining, 0.02))[0]:
+                events.drain()
+    finally:
+        events.close()
