@@ -570,25 +570,17 @@ def route_request(
 
 def delete_route(route: Route) -> Request:
     """Delete exactly ``route`` as it was dumped (so an undo can put it back)."""
-    return route_request(
-        RTM_DELROUTE,
-        NLM_F_REQUEST | NLM_F_ACK,
-        family=route.family,
-        dst=route.dst,
-        dst_len=route.dst_len,
-        gateway=route.gateway,
-        oif=route.oif,
-        priority=route.priority,
-        scope=route.scope,
-        protocol=route.protocol,
-        table=route.table,
-    )
+    return _route_message(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, route)
 
 
 def add_route(route: Route) -> Request:
+    return _route_message(RTM_NEWROUTE, CREATE_EXCL, route)
+
+
+def _route_message(msg_type: int, flags: int, route: Route) -> Request:
     return route_request(
-        RTM_NEWROUTE,
-        CREATE_EXCL,
+        msg_type,
+        flags,
         family=route.family,
         dst=route.dst,
         dst_len=route.dst_len,
