@@ -55,14 +55,14 @@ _WHERE = {
     "Attachment": "model",
     "DhcpRequest": "model",
     "Guest": "model",
-    "GuestRef": "guestref",
+    "GuestRef": "names",
     "IPAddress": "inet",
     "IPInterface": "inet",
     "parse_address": "inet",
     "parse_interface": "inet",
     "parse_mac": "mac",
     "mac_from_string": "mac",
-    "parse_guest_ref": "guestref",
+    "parse_guest_ref": "names",
     "attach": "engine.attach",
     "attach_guest": "engine.attach",
     "attach_many": "engine.attach",
@@ -93,11 +93,11 @@ if TYPE_CHECKING:
         PipeworkError,
         UsageError,
     )
-    from .guestref import GuestRef, parse_guest_ref
     from .guests import resolve
     from .inet import IPAddress, IPInterface, parse_address, parse_interface
     from .mac import mac_from_string, parse_mac
     from .model import Addressing, Attachment, AttachSpec, DhcpRequest, Guest
+    from .names import GuestRef, parse_guest_ref
     from .ops.detach import detach
     from .ops.inspect import inspect
     from .ops.ls import list_attachments

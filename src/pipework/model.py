@@ -2,7 +2,7 @@
 
     argv -> AttachSpec -> (resolve) Guest -> (plan) steps -> (apply) Attachment
 
-Values are validated where they are built (``inet``, ``mac``, ``guestref``), so a
+Values are validated where they are built (``inet``, ``mac``, ``names``), so a
 spec that exists is a spec that may be applied.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._lowlevel.record import Record
 from .errors import UsageError
-from .guestref import GuestRef
+from .names import GuestRef
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,12 +86,17 @@ class AttachSpec(Record):
     def __post_init__(self) -> None:
         _validate_spec(self)
 
+    @property
+    def kind(self) -> str | None:
+        """The host-side kind the request names itself (``--direct-phys``: the NIC itself,
+        moved into the guest); None: pipework chooses it from the host interface."""
+        return "direct" if self.direct_phys else None
+
 
 def _validate_spec(spec: AttachSpec) -> None:
     """Check a request however it was built (command line or Python API), before any change."""
-    from .guestref import check_guest_ref
-    from .ifname import check_ifname
     from .inet import IPAddress, IPInterface, check_gateway, check_interface
+    from .names import check_guest_ref, check_ifname
 
     if not isinstance(spec.guest, GuestRef):
         raise UsageError("guest must be a GuestRef (see pipework.parse_guest_ref)")

@@ -15,7 +15,7 @@ from errno import EEXIST, EHOSTUNREACH, ENETUNREACH
 
 from .errors import NetlinkError
 from .netlink import messages as m
-from .netlink.ops import default_routes, gone_ok
+from .steps import gone_ok
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def set_default_route(
     link ``index`` (``addresses``: the link's, for the on-link test); ``push``
     records how to undo each change (the old routes come back exactly)."""
     where = f"in {label}"
-    for route, again in default_routes(nl, gateway.af, obj=where):
+    for route, again in nl.default_routes(gateway.af, obj=where):
         nl.request(m.delete_route(route), op="remove the default route", obj=where)
         push("restore the old default route", _replayer(nl, again, where))
     oif: int | None = index

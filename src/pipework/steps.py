@@ -10,6 +10,9 @@ steps; ``engine.executor`` applies them and unwinds the stack on failure.
 from __future__ import annotations
 
 import sys
+from errno import EADDRNOTAVAIL, ENODEV, ESRCH
+
+from .errors import NetlinkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,6 +67,24 @@ class Rollback:
 
     def forget(self) -> None:
         self._undos.clear()
+
+
+#: errnos of an address or route that went with its interface
+ROUTE_OR_ADDRESS_GONE = (ENODEV, ESRCH, EADDRNOTAVAIL)
+
+
+def gone_ok(call: Callable[[], object]) -> Callable[[], None]:
+    """An undo that may find its object already gone with the guest's interface (a
+    route or an address removed along with it): that is not a failure of the undo."""
+
+    def undo() -> None:
+        try:
+            call()
+        except NetlinkError as exc:
+            if exc.errno not in ROUTE_OR_ADDRESS_GONE:
+                raise
+
+    return undo
 
 
 def no_undo(_what: str, _undo: Undo) -> None:

@@ -6,7 +6,6 @@ import pytest
 
 from pipework.errors import NetlinkError
 from pipework.netlink import messages as m
-from pipework.netlink import ops
 from pipework.netlink.socket import NetlinkSocket
 from pipework.netns import NetNS
 
@@ -82,7 +81,7 @@ def test_address_dump_matches_pyroute2(populated_ns):
 
 def test_route_dumps_see_what_ip_added(populated_ns):
     with _ours(populated_ns) as nl:
-        routes = ops.routes(nl, m.AF_INET)
+        routes = nl.routes(m.AF_INET)
         via = [r for r in routes if r.dst == bytes([203, 0, 113, 0])]
         assert via and via[0].dst_len == 24 and via[0].gateway == bytes([198, 51, 100, 1])
 

@@ -18,8 +18,7 @@ PACKAGE = "pipework"
 VALUES = {
     "pipework.errors",
     "pipework.model",
-    "pipework.guestref",
-    "pipework.ifname",
+    "pipework.names",
     "pipework.inet",
     "pipework.mac",
     "pipework.integers",
@@ -143,8 +142,8 @@ def test_a_package_s_modules_never_import_its_init() -> None:
 
 def test_every_registered_kind_and_runtime_is_one_module() -> None:
     from pipework.drivers import KINDS, driver
-    from pipework.guestref import RUNTIMES
     from pipework.guests import resolver
+    from pipework.names import RUNTIMES
 
     for kind in KINDS:
         assert f"pipework.drivers.{kind}" in MODULES

@@ -21,9 +21,9 @@ from pipework.cli.legacy import (
     parse_legacy,
 )
 from pipework.errors import UsageError
-from pipework.guestref import GuestRef
 from pipework.inet import parse_address, parse_interface
 from pipework.model import AttachSpec, DhcpRequest
+from pipework.names import GuestRef
 
 ADDR = "192.168.1.10/24"
 MAC = "02:00:00:00:00:01"

@@ -11,11 +11,10 @@ import hashlib
 import pytest
 
 from pipework.errors import UsageError
-from pipework.guestref import GUEST_NAME_MAX, GuestRef, check_guest_name, parse_guest_ref
-from pipework.ifname import check_ifname
 from pipework.inet import IPAddress, IPInterface, check_gateway, parse_address, parse_interface
 from pipework.mac import format_mac, mac_from_string, parse_mac
 from pipework.model import Addressing, AttachSpec, DhcpRequest
+from pipework.names import GUEST_NAME_MAX, GuestRef, check_guest_name, check_ifname, parse_guest_ref
 
 # --- parse_address --------------------------------------------------------------------
 

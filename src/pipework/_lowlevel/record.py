@@ -13,7 +13,8 @@ for one ``pipework`` process), so the model is built on this small base instead:
 The metaclass turns the annotations of the class body into ``__slots__`` and a
 constructor (positional and keyword, defaults, then ``__post_init__`` when the
 class has one, for validation); instances are immutable, compare and hash by
-their fields, and print them. The type checker sees the same constructor through
+their fields, and print them. A record does not extend another record, and has
+no ClassVar: every annotation is a field. The type checker sees the same constructor through
 ``dataclass_transform``, imported only when type checking: at run time it costs
 nothing, not even ``import typing``. Every module defining records uses
 ``from __future__ import annotations``, so annotations are plain strings here.
@@ -46,27 +47,19 @@ class RecordMeta(type):
     def __new__(
         mcls, name: str, bases: tuple[type, ...], namespace: dict[str, object]
     ) -> RecordMeta:
-        fields: list[str] = []
-        positional = -1  # how many fields may be given by position (-1: all)
-        defaults: dict[str, object] = {}
-        annotations = namespace.get("__annotations__", {})
-        assert isinstance(annotations, dict)
-        for field, annotation in annotations.items():
-            text = str(annotation)
-            if text.startswith(("ClassVar", "typing.ClassVar")):
-                continue
-            if text in ("KW_ONLY", "dataclasses.KW_ONLY"):
-                positional = len(fields)
-                continue
-            fields.append(field)
-            if field in namespace:
-                defaults[field] = namespace.pop(field)
-        if any(getattr(base, "_field_names", ()) for base in bases):
-            raise TypeError(f"{name}: a Record cannot extend another record's fields")
-        namespace["__slots__"] = tuple(fields)
+        if not bases:  # Record itself: its annotations are the ClassVars below
+            return super().__new__(mcls, name, bases, namespace)
+        # Every annotation is a field (records declare no ClassVar), but "_", which
+        # marks where the keyword-only fields begin. Class creation runs at import,
+        # on every start of pipework: this is kept to a few C-level operations.
+        annotations: dict[str, str] = namespace.get("__annotations__", {})  # type: ignore[assignment]
+        order = list(annotations)
+        fields = tuple(field for field in order if field != "_")
+        defaults = {field: namespace.pop(field) for field in fields if field in namespace}
+        namespace["__slots__"] = fields
         cls = super().__new__(mcls, name, bases, namespace)
-        cls._field_names = tuple(fields)  # type: ignore[attr-defined]
-        cls._positional = len(fields) if positional < 0 else positional  # type: ignore[attr-defined]
+        cls._field_names = fields  # type: ignore[attr-defined]
+        cls._positional = order.index("_") if "_" in annotations else len(fields)  # type: ignore[attr-defined]
         cls._defaults = defaults  # type: ignore[attr-defined]
         return cls
 

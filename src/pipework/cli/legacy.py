@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from .._lowlevel.record import Record
 from ..errors import UsageError
-from ..guestref import GuestRef, parse_guest_ref
-from ..ifname import check_ifname
 from ..inet import IPAddress, IPInterface, parse_address, parse_interface
 from ..integers import parse_int, parse_seconds
 from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, Addressing, AttachSpec, DhcpRequest
+from ..names import GuestRef, check_ifname, parse_guest_ref
 
 PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
 _FOREGROUND_OK = ("dhcp", "udhcpc", "dhclient")  # dhcpcd has no -f mode in the original

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from .._lowlevel.record import Record
 from ..errors import UsageError
-from ..guestref import parse_guest_ref
-from ..ifname import check_ifname
 from ..model import Addressing, AttachSpec, DhcpRequest
+from ..names import check_ifname, parse_guest_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
     from ..inet import IPAddress, IPInterface
+    from ..names import GuestRef
 
 
 class Opt:

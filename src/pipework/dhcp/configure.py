@@ -13,8 +13,8 @@ import time
 
 from ..inet import IPAddress, IPInterface
 from ..netlink import messages as m
-from ..netlink.ops import gone_ok
 from ..routes import add_route, set_default_route
+from ..steps import gone_ok
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -158,7 +158,6 @@ class _Keeper:
         """A netlink socket and a client session inside the guest, for one attempt;
         None when the guest or its interface is gone."""
         from ..errors import PipeworkError
-        from ..netlink import ops
         from ..netlink.socket import NetlinkSocket
         from ..netns import NetNS, inside
         from .client import Session
@@ -176,7 +175,7 @@ class _Keeper:
                 try:
                     index = rec["ifindex"]
                     assert isinstance(index, int)
-                    link = ops.link(nl, index=index, obj=str(rec["ifname"]))
+                    link = nl.link(index=index, obj=str(rec["ifname"]))
                     if (
                         link is None
                         or link.name != rec["ifname"]
@@ -263,7 +262,7 @@ class _Keeper:
 
     def _drop(self, nl: NetlinkSocket, index: int, lease: Lease) -> None:
         from ..netlink import messages as m
-        from ..netlink.ops import gone_ok
+        from ..steps import gone_ok
 
         # the address may be gone already, its lifetime having run out
         gone_ok(

@@ -161,8 +161,8 @@ def _no_dad(ctx: AttachContext) -> None:
 def _obtain6(ctx: AttachContext, rollback: Rollback) -> None:
     from ..inet import IPAddress
     from ..netlink import messages as m
-    from ..netlink.ops import gone_ok
     from ..netns import inside
+    from ..steps import gone_ok
     from .v6 import Session6
 
     dhcp = ctx.spec.addressing.dhcp

@@ -2,10 +2,12 @@
 
 Each kind is one module of this package holding ``DRIVER`` (see ``base.Driver``
 for what a kind implements). ``KINDS`` lists them in the order ``choose`` asks
-them: the first that claims a request plumbs it, so the explicit ones come
-first and macvlan, the original's answer for any other interface, last. A new
-kind is one new module and its name here; the engine, detach, ls and gc go
-through the registry and know no kind by name.
+them: the first that claims a request plumbs it, so macvlan, the original's
+answer for any interface that is no bridge, comes after the kinds with a more
+specific claim. A request that names its kind (``AttachSpec.kind``: the original's
+``--direct-phys``) asks that kind alone. A new kind is one new module and its
+name here; the engine, detach, ls and gc go through the registry and know no kind
+by name.
 
 Modules are imported when first asked for: an attach to a bridge loads the
 bridge driver and the ones before it, nothing else.
@@ -14,7 +16,6 @@ bridge driver and the ones before it, nothing else.
 from __future__ import annotations
 
 from ..errors import HostStateError
-from ..netlink import ops
 from .base import Driver, HostTarget
 
 TYPE_CHECKING = False
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: the host-side kinds, in the order ``choose`` asks them
-KINDS = ("direct", "bridge", "ovs", "dummy", "ipoib", "ipvlan", "macvlan")
+KINDS = ("bridge", "ovs", "dummy", "ipoib", "ipvlan", "macvlan", "direct")
 
 
 def driver(kind: str) -> Driver:
@@ -68,8 +69,10 @@ def choose(spec: AttachSpec, host: NetlinkSocket) -> HostTarget:
     else:
         assert spec.host_if is not None
         name = spec.host_if
-        link = ops.link(host, name, obj=f"host interface {name}")
-    for candidate in all_drivers():
+        link = host.link(name, obj=f"host interface {name}")
+    asked = (spec.kind,) if spec.kind is not None else KINDS
+    for kind in asked:
+        candidate = driver(kind)
         if candidate.claims(spec, link, name):
             candidate.check(spec, link)
             return HostTarget(candidate, link)
@@ -87,7 +90,7 @@ def find_by_mac(host: NetlinkSocket, mac: bytes) -> Link:
 
     found = [
         link
-        for link in ops.links(host)
+        for link in host.links()
         if link.address == mac and link.kind not in ("vlan", "bridge", "openvswitch")
     ]
     if not found:

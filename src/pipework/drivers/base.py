@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from ..errors import HostStateError, UsageError
 from ..netlink import messages as m
-from ..netlink import ops
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,7 +104,7 @@ class Driver:
     ) -> tuple[str, str]:
         """Undo an interface this kind made or moved inside a guest: (what an ``ip``
         command would have done, what was removed)."""
-        ops.delete_link(nl, link.index, obj=link.name)
+        nl.delete_link(link.index, obj=link.name)
         return f"ip link del {link.name}  # in {label}", f"{link.name} (in {label})"
 
     def collect(self) -> list[str]:
@@ -139,14 +138,12 @@ def guest_side_differences(ctx: AttachContext) -> tuple[Link, list[str]]:
 
     spec = ctx.spec
     nl = ctx.guest_nl
-    guest = ops.link(nl, spec.container_ifname)
+    guest = nl.link(spec.container_ifname)
     if guest is None:
         raise HostStateError(f"{spec.container_ifname} vanished from {ctx.guest.label}")
     differences = []
     have = {
-        str(a)
-        for a in ops.addresses(nl)
-        if a.index == guest.index and a.scope == m.RT_SCOPE_UNIVERSE
+        str(a) for a in nl.addresses() if a.index == guest.index and a.scope == m.RT_SCOPE_UNIVERSE
     }
     want = {str(a) for a in spec.addressing.addresses}
     if spec.addressing.dhcp is not None:
@@ -160,7 +157,7 @@ def guest_side_differences(ctx: AttachContext) -> tuple[Link, list[str]]:
         )
     for gateway in spec.addressing.gateways:
         defaults = [
-            r for r in ops.routes(nl, gateway.af) if r.dst_len == 0 and r.table == m.RT_TABLE_MAIN
+            r for r in nl.routes(gateway.af) if r.dst_len == 0 and r.table == m.RT_TABLE_MAIN
         ]
         if not any(r.gateway == gateway.packed for r in defaults):
             differences.append(f"its default route is not via {gateway}")

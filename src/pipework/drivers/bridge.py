@@ -15,7 +15,6 @@ from errno import EEXIST, EINVAL, ENOENT, EOPNOTSUPP
 from ..errors import HostStateError, NetlinkError
 from ..marks import BRIDGE_MARK
 from ..netlink import messages as m
-from ..netlink import ops
 from ..steps import Step
 from .base import no_support
 from .veth import VethDriver, veth_steps
@@ -94,15 +93,15 @@ def _plan(ctx: AttachContext) -> list[Step]:
 
 def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     try:
-        link = ops.create_link(
-            ctx.host, m.create_bridge(name, up=True), name=name, op="create bridge", obj=name
+        link = ctx.host.create_link(
+            m.create_bridge(name, up=True), name=name, op="create bridge", obj=name
         )
     except NetlinkError as exc:
         if exc.errno != EEXIST:
             raise
         # Another process created it between our look-up and now: use it, and
         # leave it alone on rollback, it is not ours.
-        existing = ops.link(ctx.host, name)
+        existing = ctx.host.link(name)
         if existing is None or existing.kind != "bridge":
             raise HostStateError(
                 f"{name} appeared while pipework was creating it, and it is not a bridge"
@@ -119,10 +118,10 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
 
 def _delete_bridge_if_unused(ctx: AttachContext, index: int, name: str) -> str | None:
     """Undo of a bridge creation, unless a concurrent attach has already put ports on it."""
-    ports = [link.name for link in ops.links(ctx.host) if link.master == index]
+    ports = [link.name for link in ctx.host.links() if link.master == index]
     if ports:
         return f"kept bridge {name}: {', '.join(ports)} joined it meanwhile"
-    ops.delete_link(ctx.host, index, obj=f"bridge {name}")
+    ctx.host.delete_link(index, obj=f"bridge {name}")
     return None
 
 
@@ -196,7 +195,7 @@ def wait_until_forwarding(ctx: AttachContext, timeout: float = 1.0) -> str | Non
     host_if = ctx.host_ifname
 
     def state() -> int | None:
-        link = ops.link(ctx.host, host_if)
+        link = ctx.host.link(host_if)
         return None if link is None else link.port_state
 
     current = state()

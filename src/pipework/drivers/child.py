@@ -14,7 +14,6 @@ from ..errors import HostStateError, NetlinkError
 from ..mac import format_mac
 from ..marks import guest_mark
 from ..netlink import messages as m
-from ..netlink import ops
 from ..steps import Step
 from .base import no_support
 
@@ -91,7 +90,7 @@ def _create(
     nl = ctx.guest_nl
 
     def undo() -> None:
-        ops.delete_link(nl, name=name, obj=f"{name} in guest")
+        nl.delete_link(name=name, obj=f"{name} in guest")
 
     rollback.push(ctx.in_guest(f"ip link del {name}"), undo)
 

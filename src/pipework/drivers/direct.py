@@ -14,7 +14,6 @@ from ..errors import HostStateError, NetlinkError
 from ..mac import format_mac
 from ..marks import guest_mark
 from ..netlink import messages as m
-from ..netlink import ops
 from ..steps import Step
 from .base import Driver
 
@@ -31,7 +30,7 @@ class DirectDriver(Driver):
     kind = "direct"
 
     def claims(self, spec: AttachSpec, link: Link | None, name: str) -> bool:
-        """--direct-phys, on a NIC that nothing else uses."""
+        """--direct-phys (the request names this kind), on a NIC nothing else uses."""
         if not spec.direct_phys:
             return False
         if link is None:
@@ -132,7 +131,7 @@ def give_back(
 ) -> None:
     """Move an interface from the guest back to the host as it was: its original name,
     MAC and alias (pipework's mark goes)."""
-    link = ops.link(nl, name)
+    link = nl.link(name)
     if link is None:
         return  # gone already (the guest's namespace took it)
     index = link.index

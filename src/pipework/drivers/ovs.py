@@ -10,7 +10,6 @@ external-ids (``pipework.interface``, ``pipework.bridge``, ``pipework.containeri
 from __future__ import annotations
 
 from ..errors import CommandError
-from ..netlink import ops
 from ..steps import Step
 from .veth import VethDriver, veth_steps
 
@@ -177,7 +176,7 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     # ovs-vsctl returns once ovs-vswitchd has taken the change, so a bridge whose
     # datapath could not be opened has no kernel interface now, and never will:
     # ovs-vswitchd only logs it. Say so instead of attaching to a dead bridge.
-    ctx.uplink = ops.link(ctx.host, name)
+    ctx.uplink = ctx.host.link(name)
     if ctx.uplink is None:
         raise _no_datapath(f"create OVS bridge {name}", ctx.spec.ovs_datapath or "system")
 
@@ -299,7 +298,7 @@ def stale_ports() -> list[tuple[str, str]]:
         what="list OVS interfaces",
     )
     with NetlinkSocket() as nl:
-        links = {link.name for link in ops.links(nl)}
+        links = {link.name for link in nl.links()}
     stale = []
     for line in out.splitlines():
         name, _, rest = line.partition(",")

@@ -19,7 +19,6 @@ from ..errors import AlreadyAttached, HostStateError, NetlinkError
 from ..mac import format_mac
 from ..marks import parse_veth_mark, veth_mark
 from ..netlink import messages as m
-from ..netlink import ops
 from ..steps import Step
 from .base import Driver
 
@@ -103,12 +102,12 @@ def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
     obj = f"{ctx.host_ifname} (peer {spec.container_ifname} in {ctx.guest.label})"
     name = ctx.host_ifname
     try:
-        host_link = ops.create_link(ctx.host, req, name=name, op="create veth", obj=obj)
+        host_link = ctx.host.create_link(req, name=name, op="create veth", obj=obj)
     except NetlinkError as exc:
         if exc.errno != EEXIST:
             raise
         _replace_or_refuse(ctx)  # raises, unless --force removed the old attachment
-        host_link = ops.create_link(ctx.host, req, name=name, op="create veth", obj=obj)
+        host_link = ctx.host.create_link(req, name=name, op="create veth", obj=obj)
     if host_link is None:  # the guest died at this very moment, taking the pair with it
         raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
     index = host_link.index
@@ -116,7 +115,7 @@ def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
     # Deleting one end deletes both, and with them every address and route the
     # later steps put on the guest end.
     def undo() -> None:
-        ops.delete_link(ctx.host, index, obj=f"veth {name}")
+        ctx.host.delete_link(index, obj=f"veth {name}")
 
     rollback.push(f"ip link del {name}", undo)
     ctx.host_link = host_link
@@ -144,15 +143,15 @@ def _ours(ctx: AttachContext, link: Link | None) -> bool:
 
 def existing_attachment(ctx: AttachContext) -> Link | None:
     """The host end of this guest interface's previous attachment, if pipework made one."""
-    by_name = ops.link(ctx.host, ctx.host_ifname)
+    by_name = ctx.host.link(ctx.host_ifname)
     if by_name is not None:
         return by_name if _ours(ctx, by_name) else None
     # The host-side name is free: the guest's interface may be ours under another
     # host name (-l), found through its peer.
-    guest = ops.link(ctx.guest_nl, ctx.spec.container_ifname)
+    guest = ctx.guest_nl.link(ctx.spec.container_ifname)
     if guest is None or not guest.link:
         return None
-    peer = ops.link(ctx.host, index=guest.link, obj="peer")
+    peer = ctx.host.link(index=guest.link, obj="peer")
     return peer if _ours(ctx, peer) else None
 
 
@@ -173,12 +172,12 @@ def _replace_or_refuse(ctx: AttachContext) -> None:
         )
     # --force: the old attachment goes first (it cannot come back if the new one fails)
     ctx.driver.release(existing)
-    ops.delete_link(ctx.host, existing.index, obj=f"veth {existing.name}")
+    ctx.host.delete_link(existing.index, obj=f"veth {existing.name}")
 
 
 def _explain_name_taken(ctx: AttachContext) -> HostStateError:
     """Which of the two names is taken, and by what (we never delete what is not ours)."""
-    existing = ops.link(ctx.host, ctx.host_ifname)
+    existing = ctx.host.link(ctx.host_ifname)
     if existing is not None:
         state = "up" if existing.is_up else "down"
         kind = existing.kind or "interface"

@@ -11,7 +11,6 @@ from errno import EEXIST, EOPNOTSUPP
 
 from ..errors import HostStateError, NetlinkError
 from ..netlink import messages as m
-from ..netlink import ops
 from ..steps import Step
 from .base import no_support
 from .child import Parent, child_steps
@@ -65,7 +64,7 @@ def vlan_steps(ctx: AttachContext, parent: Parent) -> list[Step]:
 def _ensure(ctx: AttachContext, name: str, vid: int, parent: Parent, rollback: Rollback) -> None:
     uplink = ctx.uplink
     assert uplink is not None
-    existing = ops.link(ctx.host, name)
+    existing = ctx.host.link(name)
     if existing is not None:
         # (the kind first: the attributes of another kind have no VLAN id to ask for)
         data = m.kind_data(existing) if existing.kind == "vlan" else None
@@ -94,15 +93,15 @@ def _ensure(ctx: AttachContext, name: str, vid: int, parent: Parent, rollback: R
             raise no_support("802.1Q VLAN", exc) from None
         if exc.errno != EEXIST:  # made by another pipework meanwhile: use it, not ours
             raise
-        parent.link = ops.link(ctx.host, name)
+        parent.link = ctx.host.link(name)
         return
-    link = ops.link(ctx.host, name)
+    link = ctx.host.link(name)
     if link is None:
         raise HostStateError(f"{name} vanished right after pipework created it")
     parent.link = link
 
     def undo() -> None:
-        ops.delete_link(ctx.host, link.index, obj=name)
+        ctx.host.delete_link(link.index, obj=name)
 
     rollback.push(f"ip link del {name}", undo)
 

@@ -6,7 +6,7 @@ socket: closing an AF_PACKET socket waits for a kernel RCU grace period (about
 15 ms here, as long as the rest of the attach). Instead:
 
 * IPv4: the guest interface's ``arp_notify`` sysctl is turned on when it is
-  brought up (``addressing.py``), and here the interface's MAC is set to itself.
+  brought up (``plan.py``), and here the interface's MAC is set to itself.
   The kernel answers that address change with a gratuitous ARP request for every
   IPv4 address of the interface (RFC 5227's announcement), and in the same netlink
   request ``arp_notify`` goes back to what it was.
@@ -97,7 +97,7 @@ def announce(ctx: AttachContext, mac: bytes) -> list[str]:
     addresses = ctx.spec.addressing.addresses
     index = ctx.guest_link.index if ctx.guest_link else 0
     if any(a.family == 4 for a in addresses) and not ctx.arp_from_host:
-        # restore arp_notify only if addressing.py changed it
+        # restore arp_notify only if the link-up step (plan.py) changed it
         before = ctx.arp_notify_before
         restore = None if before is None else {m.IPV4_DEVCONF_ARP_NOTIFY: before}
         try:

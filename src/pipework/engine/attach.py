@@ -205,12 +205,11 @@ def _addresses(ctx: AttachContext) -> tuple[IPInterface, ...]:
         return (lease_interface(ctx.lease),)
     from ..inet import IPAddress, IPInterface
     from ..netlink import messages as m
-    from ..netlink.ops import addresses
 
     index = ctx.guest_link.index if ctx.guest_link else None
     return tuple(
         IPInterface(IPAddress(4 if a.family == m.AF_INET else 6, a.local), a.prefixlen)
-        for a in addresses(ctx.guest_nl)
+        for a in ctx.guest_nl.addresses()
         if a.index == index and a.scope == m.RT_SCOPE_UNIVERSE and a.local
     )
 

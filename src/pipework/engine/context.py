@@ -1,5 +1,5 @@
 """What the steps of one attach share: the request, the guest, the sockets, and what
-the steps have made so far.
+the steps have made so far; and how ``-v`` shows a step run inside the guest.
 
 Everything a plan is built from is fixed when the context is made (the request
 with its driver's defaults, the pinned guest, the driver, the host-side name), so
@@ -15,10 +15,8 @@ from _socket import AF_INET6, SOCK_CLOEXEC, SOCK_RAW, socket
 from errno import EAFNOSUPPORT
 
 from ..errors import HostStateError
-from ..netlink import ops
 from ..netlink.socket import NetlinkSocket
 from ..netns import NetNS, inside
-from . import render
 
 TYPE_CHECKING = False
 IPPROTO_ICMPV6 = 58
@@ -82,7 +80,7 @@ class AttachContext:
         self.guest_index: int | None = None
         #: the guest interface once looked up (guest_end)
         self.guest_link: Link | None = None
-        #: arp_notify as it was before link-up turned it on (addressing.py)
+        #: arp_notify as it was before link-up turned it on (plan.py)
         self.arp_notify_before: int | None = None
         #: the built-in DHCP client's session and lease, DNS of a DHCPv6 lease (dhcp/steps.py)
         self.dhcp_session: Session | None = None
@@ -135,9 +133,9 @@ class AttachContext:
         obj = f"{name} in {self.guest.label}"
         # by index; by name only on kernels that do not report the peer's index
         if self.guest_index:
-            link = ops.link(self.guest_nl, index=self.guest_index, obj=obj)
+            link = self.guest_nl.link(index=self.guest_index, obj=obj)
         else:
-            link = ops.link(self.guest_nl, name, obj=obj)
+            link = self.guest_nl.link(name, obj=obj)
         if link is None or link.name != name:
             raise HostStateError(
                 f"{name} in {self.guest.label} is not the interface pipework just created "
@@ -149,12 +147,12 @@ class AttachContext:
 
     def in_guest(self, command: str) -> str:
         """Render a command as run inside the guest, for ``-v`` output."""
-        return render.in_guest(self.guest, command)
+        return in_guest(self.guest, command)
 
     @property
     def ns_word(self) -> str:
         """How ``ip link … netns WORD`` names the guest, for ``-v`` output."""
-        return render.ns_word(self.guest)
+        return ns_word(self.guest)
 
     def home_netns(self) -> NetNS:
         """Our own namespace (where interfaces go back to), opened once."""
@@ -175,3 +173,30 @@ class AttachContext:
         if self._icmp6 is not None:
             self._icmp6.close()
             self._icmp6 = None
+
+
+# -- how ``-v`` shows the steps: each one as the ``ip`` command that would do the same.
+# A step run inside a guest is shown the way a user would run it there: ``ip -n NAME``
+# for a named netns, ``nsenter -t PID -n`` for a process, ``nsenter --net=PATH`` for a
+# namespace file.
+
+
+def in_guest(guest: Guest, command: str) -> str:
+    """``command`` as run inside ``guest``."""
+    if guest.runtime == "netns" and not guest.name.startswith("/"):
+        if command.startswith("ip "):
+            return command.replace("ip ", f"ip -n {guest.name} ", 1)
+        return f"ip netns exec {guest.name} {command}"
+    return f"{nsenter(guest)} {command}"
+
+
+def nsenter(guest: Guest) -> str:
+    """The ``nsenter`` words that enter the guest's network namespace."""
+    if guest.pid is not None:
+        return f"nsenter -t {guest.pid} -n"
+    return f"nsenter --net={guest.netns.path}"
+
+
+def ns_word(guest: Guest) -> str:
+    """How ``ip link … netns WORD`` names the guest: its pid, or its netns name."""
+    return str(guest.pid) if guest.pid is not None else guest.name

@@ -1,4 +1,5 @@
-"""The order of one attach's steps. Pure: building a plan changes nothing.
+"""The steps of an attach beyond the driver's, and their order. Pure: building a plan
+changes nothing; the steps change the guest when the executor runs them.
 
 1. the driver's host-side steps (the link, born inside the guest, and its mark);
 2. the static addresses, while the interface is still down, so that the moment it
@@ -9,17 +10,28 @@
 6. the default routes of ``@gateway``;
 7. last, a check that the guest still runs: a guest that exited meanwhile held its
    namespace only through our fd, so the attach is rolled back, not reported done.
+
+IPv4 addresses get their broadcast, as in the original. IPv6 addresses skip
+duplicate address detection (``nodad``, as Docker does for container
+interfaces): the address was chosen by the user and must work the moment
+pipework returns.
 """
 
 from __future__ import annotations
 
-from ..routes import needs_onlink_route
-from ..steps import Step
-from . import addressing
+from ..errors import HostStateError
+from ..netlink import messages as m
+from ..steps import Step, gone_ok
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..inet import IPAddress, IPInterface
+    from ..steps import Rollback
     from .context import AttachContext
+
+    Action = Callable[[Rollback], None]
 
 
 def compose(ctx: AttachContext) -> list[Step]:
@@ -33,16 +45,18 @@ def compose(ctx: AttachContext) -> list[Step]:
         text = f"ip addr add {iface}{f' brd {brd}' if brd else ''} dev {name}"
         if iface.family == 6:
             text += " nodad"
-        steps.append(Step(ctx.in_guest(text), addressing.adder(ctx, iface)))
+        steps.append(Step(ctx.in_guest(text), adder(ctx, iface)))
     if wanted.dhcp is not None:
         from ..dhcp.steps import before_link_up
 
         steps += before_link_up(ctx)
-    steps.append(Step(ctx.in_guest(f"ip link set {name} up"), addressing.link_upper(ctx)))
+    steps.append(Step(ctx.in_guest(f"ip link set {name} up"), link_upper(ctx)))
     if wanted.dhcp is not None:
         from ..dhcp.steps import plan as dhcp_plan
 
         steps += dhcp_plan(ctx)
+    if wanted.gateways:
+        from ..routes import needs_onlink_route
     for gateway in wanted.gateways:
         commands = [f"ip -{gateway.family} route del default"]
         if needs_onlink_route(gateway, wanted.addresses):
@@ -53,9 +67,108 @@ def compose(ctx: AttachContext) -> list[Step]:
         else:
             commands.append(f"ip route add default via {gateway} dev {name}")
         text = "; ".join(ctx.in_guest(cmd) for cmd in commands)
-        steps.append(Step(text, addressing.gateway_setter(ctx, gateway)))
+        steps.append(Step(text, gateway_setter(ctx, gateway)))
     if ctx.guest.pid is not None:
-        steps.append(
-            Step(f"# check that process {ctx.guest.pid} still runs", addressing.liveness(ctx))
-        )
+        steps.append(Step(f"# check that process {ctx.guest.pid} still runs", liveness(ctx)))
     return steps
+
+
+def adder(ctx: AttachContext, iface: IPInterface) -> Action:
+    """The step that puts ``iface`` on the guest interface."""
+
+    def add(rollback: Rollback) -> None:
+        nl = ctx.guest_nl
+        index = ctx.guest_end().index
+        brd = iface.broadcast()
+        obj = f"{iface} on {ctx.spec.container_ifname} in {ctx.guest.label}"
+        packed, af = iface.address.packed, iface.address.af
+        nl.request(
+            m.add_address(
+                index,
+                af,
+                packed,
+                iface.prefixlen,
+                broadcast=brd.packed if brd else None,
+                nodad=iface.family == 6,
+            ),
+            op="add address",
+            obj=obj,
+        )
+        rollback.push(
+            f"ip addr del {iface}",
+            gone_ok(
+                lambda: nl.request(
+                    m.delete_address(index, af, packed, iface.prefixlen),
+                    op="remove address",
+                    obj=obj,
+                )
+            ),
+        )
+
+    return add
+
+
+def link_upper(ctx: AttachContext) -> Action:
+    """The step that brings the guest interface up (arming the gratuitous ARP)."""
+
+    def up(rollback: Rollback) -> None:
+        name = ctx.spec.container_ifname
+        nl = ctx.guest_nl
+        link = ctx.guest_end()
+        conf = None
+        v4 = any(a.family == 4 for a in ctx.spec.addressing.addresses)
+        if link.arp_notify == 0 and v4 and not ctx.arp_from_host:
+            # The kernel applies flags before sysctls: no ARP goes out at this "up",
+            # only later, when announce.py asks for it (see there).
+            conf = {m.IPV4_DEVCONF_ARP_NOTIFY: 1}
+            ctx.arp_notify_before = 0
+        nl.request(
+            m.set_link(link.index, up=True, ipv4_conf=conf),
+            op="bring up",
+            obj=f"{name} in {ctx.guest.label}",
+        )
+        restore = {m.IPV4_DEVCONF_ARP_NOTIFY: 0} if conf else None
+        rollback.push(
+            f"ip link set {name} down",
+            gone_ok(
+                lambda: nl.request(
+                    m.set_link(link.index, up=False, ipv4_conf=restore),
+                    op="bring down",
+                    obj=name,
+                )
+            ),
+        )
+
+    return up
+
+
+def gateway_setter(ctx: AttachContext, gateway: IPAddress) -> Action:
+    """The step that makes ``gateway`` the guest's default route of its family."""
+
+    def set_gateway(rollback: Rollback) -> None:
+        from ..routes import set_default_route
+
+        set_default_route(
+            ctx.guest_nl,
+            ctx.guest_end().index,
+            gateway,
+            ctx.spec.addressing.addresses,
+            ctx.guest.label,
+            rollback.push,
+        )
+
+    return set_gateway
+
+
+def liveness(ctx: AttachContext) -> Action:
+    """The last step: a guest that exited while we worked held its namespace only
+    through our fd, which dies with us; say so and roll back rather than succeed."""
+
+    def check(_rollback: Rollback) -> None:
+        if not ctx.guest.alive():
+            raise HostStateError(
+                f"{ctx.guest.label} exited while pipework was attaching it (process "
+                f"{ctx.guest.pid} is gone); nothing was left attached"
+            )
+
+    return check

@@ -1,7 +1,7 @@
 """Guest resolution: an identifier becomes a ``Guest`` with a pinned network namespace.
 
 One resolver per runtime, each a module of this package named like the runtime
-(see ``base.Resolver``), registered in ``guestref.RUNTIMES``: netns, lxc, docker,
+(see ``base.Resolver``), registered in ``names.RUNTIMES``: netns, lxc, docker,
 pid, in the order a bare name asks them. A prefix (``docker:web``) asks one
 resolver; a bare name asks all that apply, because a name that means two guests
 must be an error listing both, not a silent pick. Slow searches (LXC's walk over
@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import os
 
-from .._lowlevel.procfs import process_starttime
 from ..errors import AmbiguousGuest, GuestNotFound, HostStateError, PipeworkError, UsageError
-from ..guestref import RUNTIMES
 from ..model import Guest
+from ..names import RUNTIMES, runtimes_for
 from ..netns import NetNS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
+    from ..names import GuestRef
     from .base import Candidate, Finding, Resolver
 
 __all__ = ["choose", "pin", "resolve", "resolver", "search"]
 
 
 def resolver(runtime: str) -> Resolver:
-    """The resolver of ``runtime`` (a name from guestref.RUNTIMES), imported when first
+    """The resolver of ``runtime`` (a name from names.RUNTIMES), imported when first
     asked for: a one-shot attach pays for the runtimes it looks at, not for all."""
     if runtime not in RUNTIMES:
         raise KeyError(runtime)
@@ -43,11 +42,8 @@ def resolver(runtime: str) -> Resolver:
 
 def search(ref: GuestRef) -> list[Finding]:
     """Ask the resolvers that apply to ``ref``; the slow searches only if none found it."""
-    if ref.kind is not None:
-        asked = [resolver(ref.kind)]
-    else:
-        asked = [resolver(name) for name in RUNTIMES]
-        asked = [r for r in asked if r.applies(ref.value)]
+    names = (ref.kind,) if ref.kind is not None else runtimes_for(ref.value)
+    asked = [resolver(name) for name in names]
     findings = [r.find(ref) for r in asked]
     if not any(f.candidates for f in findings):
         for r in asked:
@@ -143,6 +139,8 @@ def _check_pin(chosen: Candidate, label: str) -> None:
     (same start time, so not a reused pid) and still belongs to the container."""
     if chosen.pid is None:
         return
+    from .._lowlevel.procfs import process_starttime
+
     same = chosen.starttime is not None and process_starttime(chosen.pid) == chosen.starttime
     if same and chosen.check is not None:
         same = resolver(chosen.runtime).still_in_container(chosen.pid, chosen.check)

@@ -1,21 +1,20 @@
 """What every runtime's resolver implements, and what it reports.
 
 A resolver is one module of this package, named like its runtime, holding
-``RESOLVER``; ``guestref.RUNTIMES`` lists them in the order a bare name asks
+``RESOLVER``; ``names.RUNTIMES`` lists them in the order a bare name asks
 them. Each reports a ``Finding``: the candidates it found, and a line on what it
 saw while looking (that line is what "cannot find guest" says, runtime by runtime).
 """
 
 from __future__ import annotations
 
-from .._lowlevel.procfs import process_starttime
 from .._lowlevel.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import ClassVar
 
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
 
 class Candidate(Record):
@@ -31,6 +30,8 @@ class Candidate(Record):
 
     def __post_init__(self) -> None:
         if self.pid is not None and self.starttime is None:
+            from .._lowlevel.procfs import process_starttime
+
             self._derive("starttime", process_starttime(self.pid))
 
     @property
@@ -60,10 +61,6 @@ class Resolver:
 
     #: the runtime's name: its prefix (``docker:web``) and its module's name
     name: ClassVar[str] = ""
-
-    def applies(self, value: str) -> bool:
-        """Whether a bare name (no prefix) is worth asking this runtime about."""
-        return True
 
     def find(self, ref: GuestRef) -> Finding:
         """The guests ``ref`` names in this runtime (the fast, usual way)."""

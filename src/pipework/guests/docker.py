@@ -13,7 +13,7 @@ from .base import Candidate, Finding, Resolver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 _START_WAIT_S = 3.0  # a container that is starting has Pid 0 for a moment

@@ -15,7 +15,7 @@ from .base import Candidate, Finding, Resolver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
 LXC_CONF = "/etc/lxc/lxc.conf"
 DEFAULT_LXCPATH = "/var/lib/lxc"

@@ -9,7 +9,7 @@ from .base import Candidate, Finding, Resolver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
 
 class NetnsResolver(Resolver):

@@ -8,14 +8,11 @@ from .base import Candidate, Finding, Resolver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
 
 class PidResolver(Resolver):
     name = "pid"
-
-    def applies(self, value: str) -> bool:
-        return value.isascii() and value.isdigit()
 
     def find(self, ref: GuestRef) -> Finding:
         finding = Finding("pid")

@@ -1,4 +1,6 @@
-"""A NETLINK_ROUTE socket: send a request and wait for its ack, or dump a table.
+"""A NETLINK_ROUTE socket: send a request and wait for its ack, or dump a table; and the
+typed operations over it (``link(name) -> Link | None``, ``delete_link(...)``...), so no
+caller slices a reply, and what counts as "already gone" is decided here once.
 
 Built on the C ``_socket`` module: the ``socket`` wrapper imports ``enum`` and
 ``selectors``, which cost more than every netlink request of an attach together.
@@ -11,16 +13,16 @@ from __future__ import annotations
 import os
 from _socket import SOCK_CLOEXEC, SOCK_RAW, socket
 from _struct import Struct
-from errno import EINTR, ENOBUFS
+from errno import EINTR, EINVAL, ENOBUFS, ENODEV, ENOENT
 
 from ..errors import NetlinkError
+from . import messages as m
 from .codec import NLMSGHDR, DecodeError, pack_message, split_attrs, split_messages
-from .messages import NLM_F_ACK, NLM_F_DUMP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..netns import NetNS
-    from .messages import Request
+    from .messages import Address, Link, Request, Route
 
     #: one reply: its message type, and where its body lies in the datagram
     Reply = tuple[int, bytes, int, int]
@@ -40,6 +42,10 @@ NLMSGERR_ATTR_MSG = 1
 MSG_TRUNC = 0x20
 RECV_SIZE = 1 << 16  # larger than any skb the kernel builds for a dump (32 KiB)
 _DUMP_RETRIES = 5
+#: errnos of a link that is not there
+LINK_GONE = (ENODEV,)
+#: ... and of a peer namespace (IFLA_TARGET_NETNSID) that is being torn down
+PEER_GONE = (ENODEV, ENOENT, EINVAL)
 
 
 class NetlinkSocket:
@@ -108,7 +114,7 @@ class NetlinkSocket:
         Returns the replies that came before the ack (a GET answers with one).
         """
         msg_type, flags, body = req
-        seq = self._send(msg_type, flags | NLM_F_ACK, body)
+        seq = self._send(msg_type, flags | m.NLM_F_ACK, body)
         replies: list[Reply] = []
         while True:
             data = self._recv()
@@ -124,7 +130,7 @@ class NetlinkSocket:
         """Run a dump to NLMSG_DONE; restart it if the kernel says it was interrupted."""
         msg_type, flags, body = req
         for _attempt in range(_DUMP_RETRIES):
-            seq = self._send(msg_type, flags | NLM_F_DUMP, body)
+            seq = self._send(msg_type, flags | m.NLM_F_DUMP, body)
             replies: list[Reply] = []
             interrupted = False
             done = False
@@ -170,3 +176,97 @@ class NetlinkSocket:
                 if raw:
                     message = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
         raise NetlinkError(-code, op, obj, kernel_message=message)
+
+    # -- typed operations: one call, one record, or None when the object is gone
+
+    def link(
+        self,
+        name: str | None = None,
+        *,
+        index: int = 0,
+        netnsid: int | None = None,
+        obj: str | None = None,
+    ) -> Link | None:
+        """The link called ``name`` (or with ``index``), or None when there is none.
+
+        ``netnsid`` reads it from another namespace, named by its id as the socket's
+        namespace knows it (IFLA_LINK_NETNSID of a veth's host end)."""
+        try:
+            replies = self.request(
+                m.get_link(name, index, netnsid=netnsid),
+                op="look up",
+                obj=obj or name or f"interface {index}",
+            )
+        except NetlinkError as exc:
+            if exc.errno in (LINK_GONE if netnsid is None else PEER_GONE):
+                return None
+            raise
+        return m.parse_link(*replies[0][1:]) if replies else None
+
+    def links(self, *, obj: str = "") -> list[Link]:
+        """Every link of the socket's namespace."""
+        return [m.parse_link(*r[1:]) for r in self.dump(m.dump_links(), op="list links", obj=obj)]
+
+    def addresses(
+        self, family: int = m.AF_UNSPEC, *, netnsid: int | None = None, obj: str = ""
+    ) -> list[Address]:
+        """Every address of the socket's namespace (or of the peer namespace ``netnsid``,
+        empty when that namespace is going away)."""
+        try:
+            replies = self.dump(
+                m.dump_addresses(family, netnsid=netnsid), op="list addresses", obj=obj
+            )
+        except NetlinkError as exc:
+            if netnsid is None or exc.errno not in PEER_GONE:
+                raise
+            return []
+        return [m.parse_address(*r[1:]) for r in replies]
+
+    def routes(self, family: int = m.AF_UNSPEC, *, obj: str = "") -> list[Route]:
+        return [
+            m.parse_route(*r[1:])
+            for r in self.dump(m.dump_routes(family), op="list routes", obj=obj)
+        ]
+
+    def default_routes(self, family: int, *, obj: str) -> list[tuple[Route, Request]]:
+        """The unicast default routes of the main table, each with the request that puts
+        it back exactly as it was (every attribute: metrics, nexthops, expiry...)."""
+        found = []
+        for _type, data, start, end in self.dump(m.dump_routes(family), op="list routes", obj=obj):
+            route = m.parse_route(data, start, end)
+            if (
+                route.dst_len == 0
+                and route.table == m.RT_TABLE_MAIN
+                and route.type == m.RTN_UNICAST
+            ):
+                found.append((route, m.replay_route(data, start, end)))
+        return found
+
+    def create_link(self, req: Request, *, name: str, op: str, obj: str) -> Link | None:
+        """Create a link and read it back in the same round trip (NLM_F_ECHO, kernel >= 6.1),
+        on older kernels with one more request by name; None if it is already gone."""
+        msg_type, flags, body = req
+        replies = self.request((msg_type, flags | m.NLM_F_ECHO, body), op=op, obj=obj)
+        for rtype, data, start, end in replies:
+            if rtype == m.RTM_NEWLINK:
+                return m.parse_link(data, start, end)
+        return self.link(name)
+
+    def delete_link(
+        self,
+        index: int = 0,
+        *,
+        name: str | None = None,
+        obj: str,
+        missing_ok: bool = True,
+    ) -> bool:
+        """Delete a link by index (or by name); False when it was gone already (a guest
+        that exited takes its interfaces with it), unless ``missing_ok`` is False."""
+        req = m.delete_link_by_name(name) if name is not None else m.delete_link(index)
+        try:
+            self.request(req, op="delete", obj=obj)
+        except NetlinkError as exc:
+            if not missing_ok or exc.errno not in LINK_GONE:
+                raise
+            return False
+        return True

@@ -15,13 +15,12 @@ from .. import drivers
 from ..errors import GuestNotFound
 from ..guests import resolve
 from ..marks import parse_mark, parse_veth_mark
-from ..netlink import ops
 from ..netlink.socket import NetlinkSocket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
     from ..model import Guest
+    from ..names import GuestRef
 
 
 def _same_guest(label: str, ref: GuestRef) -> bool:
@@ -49,7 +48,7 @@ def detach(
         with guest:
             removed += _detach_inside(guest, ifname, everything, verbose)
     with NetlinkSocket() as host:
-        links = ops.links(host)
+        links = host.links()
         names = {link.index: link.name for link in links}
         for link in links:
             mark = parse_veth_mark(link.alias)
@@ -64,7 +63,7 @@ def detach(
             kind = drivers.owner(link, names)
             if kind is not None:
                 kind.release(link)
-            ops.delete_link(host, link.index, obj=f"veth {link.name}")
+            host.delete_link(link.index, obj=f"veth {link.name}")
             removed.append(link.name)
     return removed
 
@@ -74,7 +73,7 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
     a moved NIC, a link between guests), each undone by the driver of its kind."""
     removed = []
     with NetlinkSocket.inside(guest.netns) as nl:
-        for link in ops.links(nl):
+        for link in nl.links():
             mark = parse_mark(link.alias)
             if not mark or "kind" not in mark or mark.get("ns") != str(guest.netns.inode):
                 continue

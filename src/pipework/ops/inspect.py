@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..errors import PipeworkError
 from ..guests import pin, search
 from ..mac import format_mac
-from ..netlink import ops
 from ..netlink.socket import NetlinkSocket
 from .ls import list_attachments
 
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import NotRequired
 
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
     class CandidateReport(TypedDict):
         runtime: str
@@ -96,8 +95,8 @@ def inspect(ref: GuestRef) -> InspectReport:
             if s.netns_inode == guest.netns.inode
         }
         with NetlinkSocket.inside(guest.netns) as nl:
-            links = ops.links(nl)
-            addrs = ops.addresses(nl)
+            links = nl.links()
+            addrs = nl.addresses()
         report["interfaces"] = [
             {
                 "name": link.name,

@@ -11,13 +11,12 @@ from __future__ import annotations
 from errno import EEXIST
 
 from .._lowlevel.record import Record
+from ..engine.context import ns_word
 from ..engine.executor import apply
-from ..engine.render import ns_word
 from ..errors import HostStateError, NetlinkError, UsageError
 from ..guests import resolve
 from ..marks import guest_mark
 from ..netlink import messages as m
-from ..netlink import ops
 from ..netlink.socket import NetlinkSocket
 from ..steps import Rollback, Step
 
@@ -25,9 +24,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..guestref import GuestRef
     from ..inet import IPInterface
     from ..model import Guest
+    from ..names import GuestRef
 
 
 class LinkEnd(Record):
@@ -40,8 +39,7 @@ class LinkEnd(Record):
 
 def parse_end(text: str) -> tuple[GuestRef, str]:
     """``GUEST[:IF]`` (``docker:web:eth2``, ``demo1:eth3``, ``/run/netns/x:eth1``)."""
-    from ..guestref import RUNTIMES, parse_guest_ref
-    from ..ifname import check_ifname
+    from ..names import RUNTIMES, check_ifname, parse_guest_ref
 
     if text.startswith("/"):
         path, colon, ifname = text.rpartition(":")
@@ -108,7 +106,7 @@ def _create(
         raise
 
     def undo() -> None:
-        ops.delete_link(nl_a, name=a.ifname, obj=a.ifname)
+        nl_a.delete_link(name=a.ifname, obj=a.ifname)
 
     rollback.push(f"ip -n {ns_word(guest_a)} link del {a.ifname}", undo)
 
@@ -117,7 +115,7 @@ def _end_steps(end: LinkEnd, guest: Guest, nl: NetlinkSocket, peer: str) -> list
     mark = guest_mark("link", guest.label, end.ifname, guest.netns.inode, peer=peer)
 
     def index() -> int:
-        link = ops.link(nl, end.ifname)
+        link = nl.link(end.ifname)
         if link is None:
             raise HostStateError(f"{end.ifname} vanished from {guest.label}")
         return link.index

@@ -13,7 +13,6 @@ from .._lowlevel.record import Record
 from ..mac import format_mac
 from ..marks import parse_veth_mark
 from ..netlink import messages as m
-from ..netlink import ops
 from ..netlink.socket import NetlinkSocket
 
 TYPE_CHECKING = False
@@ -50,7 +49,7 @@ def _guest_addresses(
     host: NetlinkSocket, netnsid: int, cache: dict[int, list[m.Address]]
 ) -> list[m.Address]:
     if netnsid not in cache:
-        cache[netnsid] = ops.addresses(host, netnsid=netnsid, obj="of a guest")
+        cache[netnsid] = host.addresses(netnsid=netnsid, obj="of a guest")
     return cache[netnsid]
 
 
@@ -59,7 +58,7 @@ def list_attachments(host: NetlinkSocket | None = None) -> list[Seen]:
     own = host is None
     sock = host if host is not None else NetlinkSocket(strict=True)
     try:
-        links = ops.links(sock)
+        links = sock.links()
         names = {link.index: link.name for link in links}
         cache: dict[int, list[m.Address]] = {}
         seen = []
@@ -86,8 +85,8 @@ def _describe(
     guest_link = None
     addresses: tuple[str, ...] = ()
     if link.link and link.link_netnsid is not None:
-        guest_link = ops.link(
-            sock, index=link.link, netnsid=link.link_netnsid, obj=f"{ifname} of {label}"
+        guest_link = sock.link(
+            index=link.link, netnsid=link.link_netnsid, obj=f"{ifname} of {label}"
         )
         if guest_link is not None:
             addresses = tuple(

@@ -10,14 +10,14 @@ from __future__ import annotations
 import sys
 
 from .._lowlevel.programs import run_foreground, which
-from ..engine.render import nsenter
+from ..engine.context import nsenter
 from ..errors import CommandError
 from ..guests import resolve
 from ..netns import inside
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..guestref import GuestRef
+    from ..names import GuestRef
 
 _PACKAGE = {"ip": "iproute2", "tc": "iproute2"}
 

@@ -10,14 +10,13 @@ import time
 from select import select
 
 from ..errors import PipeworkError
-from ..netlink import ops
 from ..netlink.socket import NetlinkSocket
 
 RTMGRP_LINK = 1
 
 
 def _ready(nl: NetlinkSocket, ifname: str) -> bool:
-    link = ops.link(nl, ifname)
+    link = nl.link(ifname)
     return link is not None and link.has_carrier
 
 

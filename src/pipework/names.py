@@ -1,7 +1,8 @@
-"""How a user names a guest: ``[RUNTIME:]IDENT``, or a path to a network namespace file.
+"""Names a user gives: guests (``[RUNTIME:]IDENT``, or a path to a network namespace
+file) and Linux interfaces.
 
-Every identifier is checked here before anything is looked up, so a typo or a
-hostile argument can never reach a glob, a path join or a daemon's URL.
+Every name is checked here before the first kernel change or look-up, so a typo or
+a hostile argument can never reach a glob, a path join, a daemon's URL or the kernel.
 
 ``RUNTIMES`` is the runtime registry: each name is both the prefix a user may
 write (``docker:web``) and a resolver module, ``pipework.guests.NAME``; a bare
@@ -13,6 +14,27 @@ from __future__ import annotations
 from ._lowlevel.record import Record
 from .errors import UsageError
 from .integers import parse_int
+
+IFNAMSIZ = 16  # including the trailing NUL: names have 1-15 bytes
+
+
+def check_ifname(name: str, what: str = "interface name") -> str:
+    """Validate a Linux interface name: 1-15 bytes, no "/", ":", "%" or whitespace, not . or ..."""
+    if not isinstance(name, str):
+        raise UsageError(f"{what} must be a string, not {type(name).__name__}")
+    raw = name.encode("utf-8", "surrogatepass")  # counted in bytes; odd characters refused below
+    if not raw:
+        raise UsageError(f"empty {what}")
+    if len(raw) >= IFNAMSIZ:
+        raise UsageError(f"{what} {name!r} is too long: {len(raw)} bytes, the kernel allows 15")
+    if name in (".", ".."):
+        raise UsageError(f"{what} {name!r} is not allowed")
+    for ch in name:
+        # '%' too: the kernel reads "eth%d" as a template and picks a free number
+        if ch in "/:%" or ch.isspace() or not ch.isprintable() or ord(ch) > 126:
+            raise UsageError(f"{what} {name!r} contains {ch!r}, which the kernel refuses")
+    return name
+
 
 #: the runtimes pipework finds guests in, in the order a bare name asks them
 RUNTIMES = ("netns", "lxc", "docker", "pid")
@@ -57,6 +79,14 @@ def check_guest_name(name: str, what: str = "guest name") -> str:
     if name[0] in "-.":
         raise UsageError(f"{what} {name!r} may not start with {name[0]!r}")
     return name
+
+
+def runtimes_for(value: str) -> tuple[str, ...]:
+    """The runtimes a bare identifier may name, in the order they are asked: every one,
+    but a pid only when the identifier is a number."""
+    if value.isascii() and value.isdigit():
+        return RUNTIMES
+    return tuple(runtime for runtime in RUNTIMES if runtime != "pid")
 
 
 def _prefixes() -> str:
