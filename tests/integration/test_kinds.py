@@ -130,6 +130,12 @@ def test_rerunning_the_same_ovs_attach_changes_nothing(make_netns, ovs_bridge):
     assert pipework(br, other, "203.0.113.32/24", "@10").returncode == 0
     assert pings(other, "203.0.113.31")
 
+    # --force moves it: the old port's record goes with its veth, none is left stale
+    forced = pipework("--force", br2, ns, "203.0.113.31/24", "@10")
+    assert forced.returncode == 0, forced.stderr
+    assert port not in ovs_ports(br) and ovs_ports(br2) == [port]
+    assert addresses("eth1", netns=ns) == ["203.0.113.31/24"]
+
 
 def test_gc_removes_ovs_ports_whose_guest_is_gone(make_netns, ovs_bridge):
     a, b = make_netns(), make_netns()
