@@ -56,10 +56,21 @@ def compose(ctx: AttachContext) -> list[Step]:
 
         steps += dhcp_plan(ctx)
     if wanted.gateways:
-        from ..routes import needs_onlink_route
-    for gateway in wanted.gateways:
+        steps += _gateway_steps(ctx)
+    if ctx.guest.pid is not None:
+        steps.append(Step(f"# check that process {ctx.guest.pid} still runs", liveness(ctx)))
+    return steps
+
+
+def _gateway_steps(ctx: AttachContext) -> list[Step]:
+    from ..routes import needs_onlink_route  # only attaches with a gateway need it
+
+    name = ctx.spec.container_ifname
+    addresses = ctx.spec.addressing.addresses
+    steps = []
+    for gateway in ctx.spec.addressing.gateways:
         commands = [f"ip -{gateway.family} route del default"]
-        if needs_onlink_route(gateway, wanted.addresses):
+        if needs_onlink_route(gateway, addresses):
             commands.append(
                 f"ip route get {gateway} || ip route add {gateway}/{gateway.bits} dev {name}"
             )
@@ -68,8 +79,6 @@ def compose(ctx: AttachContext) -> list[Step]:
             commands.append(f"ip route add default via {gateway} dev {name}")
         text = "; ".join(ctx.in_guest(cmd) for cmd in commands)
         steps.append(Step(text, gateway_setter(ctx, gateway)))
-    if ctx.guest.pid is not None:
-        steps.append(Step(f"# check that process {ctx.guest.pid} still runs", liveness(ctx)))
     return steps
 
 

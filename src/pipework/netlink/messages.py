@@ -192,6 +192,13 @@ class Link(Record):
     def has_carrier(self) -> bool:
         return bool(self.flags & IFF_LOWER_UP)
 
+    @property
+    def state(self) -> str:
+        """As ``ls`` and ``inspect`` say it: up, no carrier, or down."""
+        if not self.is_up:
+            return "down"
+        return "up" if self.has_carrier else "no carrier"
+
 
 def parse_link(data: bytes, offset: int, end: int) -> Link:
     if end - offset < IFINFOMSG.size:

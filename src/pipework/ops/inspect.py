@@ -100,7 +100,7 @@ def inspect(ref: GuestRef) -> InspectReport:
         report["interfaces"] = [
             {
                 "name": link.name,
-                "state": ("up" if link.has_carrier else "no carrier") if link.is_up else "down",
+                "state": link.state,
                 "mac": format_mac(link.address) if link.address else "",
                 "mtu": link.mtu,
                 "addresses": [str(a) for a in addrs if a.index == link.index],

@@ -39,12 +39,6 @@ class Seen(Record):
     dhcp: dict[str, object] | None
 
 
-def _state(link: m.Link) -> str:
-    if not link.is_up:
-        return "down"
-    return "up" if link.has_carrier else "no carrier"
-
-
 def _guest_addresses(
     host: NetlinkSocket, netnsid: int, cache: dict[int, list[m.Address]]
 ) -> list[m.Address]:
@@ -110,7 +104,7 @@ def _describe(
         addresses=addresses,
         mac=format_mac(guest_link.address) if guest_link and guest_link.address else "",
         mtu=guest_link.mtu or 0 if guest_link else 0,
-        state=_state(guest_link) if guest_link else "guest gone",
+        state=guest_link.state if guest_link else "guest gone",
         dhcp=_renewal(inode, guest_link.name if guest_link else ifname),
     )
 
