@@ -30,6 +30,7 @@ from _socket import (
 )
 from _socket import timeout as socket_timeout
 from _struct import Struct
+from errno import EADDRNOTAVAIL, ENETUNREACH
 
 from .._lowlevel.record import Record
 from .client import SO_BINDTODEVICE, DhcpFailed
@@ -46,7 +47,8 @@ STATUS_SUCCESS = 0
 ALL_SERVERS = "ff02::1:2"
 CLIENT_PORT, SERVER_PORT = 546, 547
 IPV6_MULTICAST_IF = 17
-EADDRNOTAVAIL = 99
+#: a send before IPv6 has started on the interface: no source address, no route
+_NOT_READY = (EADDRNOTAVAIL, ENETUNREACH)
 
 _OPT = Struct("!HH")
 _IA = Struct("!III")  # IAID, T1, T2
@@ -216,8 +218,10 @@ class Session6:
             try:
                 self._sock.sendto(message, (ALL_SERVERS, SERVER_PORT, 0, self.ifindex))
             except OSError as exc:
-                if exc.errno == EADDRNOTAVAIL and time.monotonic() + 0.01 < deadline:
-                    # the link-local address appears a moment after the link comes up
+                if exc.errno in _NOT_READY and time.monotonic() + 0.01 < deadline:
+                    # IPv6 starts on the interface (its link-local address, its
+                    # multicast route) when the kernel's linkwatch sees the carrier,
+                    # a moment after the link comes up
                     time.sleep(0.01)
                     continue
                 raise DhcpFailed(
