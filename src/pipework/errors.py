@@ -96,7 +96,7 @@ class AlreadyAttached(Exception):
     """The guest interface is already attached exactly as asked: nothing to do.
 
     Raised through the executor (which rolls back anything the run did before
-    noticing) and turned into a successful, unchanged result by ``attaching``.
+    noticing) and turned into a successful, unchanged result by ``engine.attach``.
     """
 
     def __init__(self, host_link: object, guest_link: object) -> None:
