@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 
+from .._lowlevel.statedir import write_atomically
 from . import state
 
 TYPE_CHECKING = False
@@ -320,7 +321,7 @@ def _daemonize(name: str) -> None:
     os.close(read_end)
     os.chdir("/")
     os.umask(0o022)
-    state.write_atomically(state.path(name, "pid"), f"{os.getpid()}\n")
+    write_atomically(state.path(name, "pid"), f"{os.getpid()}\n")
     os.close(write_end)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -343,7 +344,7 @@ def main(argv: list[str]) -> int:
     if daemon:
         _daemonize(name)
     else:
-        state.write_atomically(state.path(name, "pid"), f"{os.getpid()}\n")
+        write_atomically(state.path(name, "pid"), f"{os.getpid()}\n")
     keeper = _Keeper(name, rec)
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 
 from .._lowlevel import jsonlite
+from .._lowlevel.statedir import ROOT, write_atomically
 from .client import Lease
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-STATE_DIR = os.environ.get("PIPEWORK_STATE_DIR", "/run/pipework") + "/dhcp"
+STATE_DIR = ROOT + "/dhcp"
 
 _LEASE_FIELDS = (
     "address",
@@ -45,14 +46,6 @@ def key(netns_inode: int, ifname: str) -> str:
 
 def path(name: str, suffix: str) -> str:
     return f"{STATE_DIR}/{name}.{suffix}"
-
-
-def write_atomically(target: str, text: str) -> None:
-    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
-    tmp = f"{target}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
 
 
 def lease_to_json(lease: Lease) -> dict[str, object]:

@@ -100,12 +100,14 @@ class Driver:
         """What goes before the host end is deleted (an OVS port's database record)."""
 
     def remove_inside(
-        self, nl: NetlinkSocket, link: Link, mark: dict[str, str], label: str
+        self, nl: NetlinkSocket, link: Link, mark: dict[str, str], guest: Guest
     ) -> tuple[str, str]:
         """Undo an interface this kind made or moved inside a guest: (what an ``ip``
-        command would have done, what was removed)."""
+        command would have done, what was removed). The mark is the guest's to write:
+        deleting an interface inside the guest is harmless to trust it for (the guest
+        could delete it itself); anything on the host side must not be."""
         nl.delete_link(link.index, obj=link.name)
-        return f"ip link del {link.name}  # in {label}", f"{link.name} (in {label})"
+        return f"ip link del {link.name}  # in {guest.label}", f"{link.name} (in {guest.label})"
 
     def collect(self) -> list[str]:
         """Remove what guests that are gone left behind (``gc``); what was removed."""

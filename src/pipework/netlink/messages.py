@@ -27,6 +27,7 @@ _VLAN_INFO = Struct("=HH")  # struct bridge_vlan_info: flags, vid
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNSID, RTM_GETNSID = 88, 90
 
 # Header flags.
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x2, 0x4, 0x8
@@ -265,6 +266,32 @@ def get_link(name: str | None = None, index: int = 0, *, netnsid: int | None = N
     if netnsid is not None:
         body += IFLA.encode([("IFLA_TARGET_NETNSID", netnsid)])
     return RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, body + _NO_STATS
+
+
+NETNSA = AttrTable("NETNSA", [(1, "NETNSA_NSID", "s32"), (3, "NETNSA_FD", "u32")])
+_RTGENMSG = b"\0\0\0\0"  # struct rtgenmsg: a family byte, padded to four
+
+
+def get_nsid(netns_fd: int) -> Request:
+    """The id the socket's namespace knows the namespace ``netns_fd`` by (the
+    IFLA_LINK_NETNSID of links whose peer lives there)."""
+    return (
+        RTM_GETNSID,
+        NLM_F_REQUEST | NLM_F_ACK,
+        _RTGENMSG + NETNSA.encode([("NETNSA_FD", netns_fd)]),
+    )
+
+
+def new_nsid(netns_fd: int) -> Request:
+    """Assign the namespace ``netns_fd`` an id in the socket's namespace (any free one)."""
+    attrs = NETNSA.encode([("NETNSA_NSID", -1), ("NETNSA_FD", netns_fd)])
+    return RTM_NEWNSID, NLM_F_REQUEST | NLM_F_ACK, _RTGENMSG + attrs
+
+
+def parse_nsid(data: bytes, offset: int, end: int) -> int | None:
+    """NETNSA_NSID of an RTM_NEWNSID reply; None when no id is assigned (-1)."""
+    nsid = NETNSA.decode(data, offset + len(_RTGENMSG), end).get_int("NETNSA_NSID")
+    return None if nsid is None or nsid < 0 else nsid
 
 
 def dump_links() -> Request:

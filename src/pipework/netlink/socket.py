@@ -203,6 +203,12 @@ class NetlinkSocket:
             raise
         return m.parse_link(*replies[0][1:]) if replies else None
 
+    def nsid(self, netns_fd: int, *, obj: str) -> int | None:
+        """The id this socket's namespace has for the namespace ``netns_fd``; None when
+        it has none (no link of one namespace has ever pointed into the other)."""
+        replies = self.request(m.get_nsid(netns_fd), op="look up the namespace id of", obj=obj)
+        return m.parse_nsid(*replies[0][1:]) if replies else None
+
     def links(self, *, obj: str = "") -> list[Link]:
         """Every link of the socket's namespace."""
         return [m.parse_link(*r[1:]) for r in self.dump(m.dump_links(), op="list links", obj=obj)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from .. import drivers
-from ..errors import GuestNotFound
+from ..errors import GuestNotFound, HostStateError
 from ..guests import resolve
 from ..marks import parse_mark, parse_veth_mark
 from ..netlink.socket import NetlinkSocket
@@ -81,7 +81,14 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
                 continue
             _stop_renewal(guest.netns.inode, link.name, verbose)
             kind = drivers.inside_owner(mark["kind"])
-            command, what = kind.remove_inside(nl, link, mark, guest.label)
+            try:
+                command, what = kind.remove_inside(nl, link, mark, guest)
+            except HostStateError as exc:
+                if not everything:
+                    raise
+                # one interface the guest marked itself does not stop the others
+                sys.stderr.write(f"pipework: {exc.message}\n")
+                continue
             _say(verbose, command)
             removed.append(what)
     return removed
