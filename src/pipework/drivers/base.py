@@ -72,18 +72,21 @@ class Driver:
         """Block (bounded) until the new link carries traffic; a warning if it will not."""
         return None
 
-    def same_as_asked(self, ctx: AttachContext, existing: Link) -> tuple[Link, list[str]]:
+    def same_as_asked(self, ctx: AttachContext, existing: Link) -> tuple[Link, Differences]:
         """The guest end of the existing attachment whose host end is ``existing``, and
         how it differs from the request (nothing: the same attachment)."""
-        guest, differences = guest_side_differences(ctx)
+        diff = Differences()
+        guest = guest_side_differences(ctx, diff)
         asked = ctx.spec.host_ifname
-        moved = asked is not None and existing.name != asked
-        renamed = [f"its host side is {existing.name}, asked {asked}"] if moved else []
-        return guest, renamed + self.uplink_differences(ctx, existing) + differences
+        if asked is not None and existing.name != asked:
+            diff.conflicts.append(f"its host side is {existing.name}, asked {asked}")
+        if not existing.is_up:
+            diff.missing.append(f"its host side {existing.name} is down")
+        self.uplink_differences(ctx, existing, diff)
+        return guest, diff
 
-    def uplink_differences(self, ctx: AttachContext, existing: Link) -> list[str]:
+    def uplink_differences(self, ctx: AttachContext, existing: Link, diff: Differences) -> None:
         """How the host end's place on the host differs from the request."""
-        return []
 
     # -- what it left in the kernel
 
@@ -114,6 +117,22 @@ class Driver:
         return []
 
 
+class Differences:
+    """How an existing attachment of a guest interface differs from a request.
+
+    ``conflicts``: it has something the request does not ask for (another address,
+    MAC, MTU, uplink): only --force replaces it. ``missing``: it lacks part of what
+    was asked and has nothing else, as an attach killed half-way leaves it (down,
+    no address yet, no route): a re-run finishes the job.
+    """
+
+    __slots__ = ("conflicts", "missing")
+
+    def __init__(self) -> None:
+        self.conflicts: list[str] = []
+        self.missing: list[str] = []
+
+
 class HostTarget:
     """How the host side of a request is plumbed: the driver and the existing link, if any."""
 
@@ -133,9 +152,9 @@ def no_support(kind: str, exc: Exception, hint: str | None = None) -> HostStateE
     )
 
 
-def guest_side_differences(ctx: AttachContext) -> tuple[Link, list[str]]:
-    """The guest interface as the kernel shows it now, and how its addresses, default
-    routes, MAC and MTU differ from the request."""
+def guest_side_differences(ctx: AttachContext, diff: Differences) -> Link:
+    """The guest interface as the kernel shows it now; how its addresses, default
+    routes, state, MAC and MTU differ from the request goes into ``diff``."""
     from ..mac import format_mac
 
     spec = ctx.spec
@@ -143,30 +162,36 @@ def guest_side_differences(ctx: AttachContext) -> tuple[Link, list[str]]:
     guest = nl.link(spec.container_ifname)
     if guest is None:
         raise HostStateError(f"{spec.container_ifname} vanished from {ctx.guest.label}")
-    differences = []
-    have = {
-        str(a) for a in nl.addresses() if a.index == guest.index and a.scope == m.RT_SCOPE_UNIVERSE
-    }
     want = {str(a) for a in spec.addressing.addresses}
+    # link-scope addresses count when asked for: the kernel's own IPv6 link-local
+    # address is never a difference, a link-local address the request names is one
+    have = {
+        str(a)
+        for a in nl.addresses()
+        if a.index == guest.index and (a.scope == m.RT_SCOPE_UNIVERSE or str(a) in want)
+    }
     if spec.addressing.dhcp is not None:
         # a lease: whatever address the server gave is the one asked for
         if not any(":" not in a for a in have):
-            differences.append(f"it has no IPv4 address, asked {spec.addressing.dhcp}")
-    elif have != want:
-        differences.append(
-            f"it has {', '.join(sorted(have)) or 'no address'}, "
-            f"asked {', '.join(sorted(want)) or 'no address'}"
+            diff.missing.append(f"it has no IPv4 address, asked {spec.addressing.dhcp}")
+    elif have - want:
+        diff.conflicts.append(
+            f"it has {', '.join(sorted(have))}, asked {', '.join(sorted(want)) or 'no address'}"
         )
+    elif want - have:
+        diff.missing.append(f"it lacks {', '.join(sorted(want - have))}")
+    if not guest.is_up:
+        diff.missing.append("it is down")
     for gateway in spec.addressing.gateways:
         defaults = [
             r for r in nl.routes(gateway.af) if r.dst_len == 0 and r.table == m.RT_TABLE_MAIN
         ]
         if not any(r.gateway == gateway.packed for r in defaults):
-            differences.append(f"its default route is not via {gateway}")
+            diff.missing.append(f"its default route is not via {gateway}")
     if spec.mac is not None and guest.address != spec.mac:
-        differences.append(
+        diff.conflicts.append(
             f"its MAC is {format_mac(guest.address or b'')}, asked {format_mac(spec.mac)}"
         )
     if spec.mtu is not None and guest.mtu != spec.mtu:
-        differences.append(f"its MTU is {guest.mtu}, asked {spec.mtu}")
-    return guest, differences
+        diff.conflicts.append(f"its MTU is {guest.mtu}, asked {spec.mtu}")
+    return guest

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..model import AttachSpec
     from ..netlink.messages import Link
     from ..steps import Rollback
+    from .base import Differences
 
 RTMGRP_LINK = 1
 _STP_STATES = {1: "listening", 2: "learning", 4: "blocking"}
@@ -46,11 +47,12 @@ class BridgeDriver(VethDriver):
     def wait_ready(self, ctx: AttachContext) -> str | None:
         return wait_until_forwarding(ctx)
 
-    def uplink_differences(self, ctx: AttachContext, existing: Link) -> list[str]:
+    def uplink_differences(self, ctx: AttachContext, existing: Link, diff: Differences) -> None:
         bridge = ctx.uplink
-        if bridge is None or existing.master != bridge.index:
-            return [f"it is on another bridge than {ctx.spec.host_if}"]
-        return []
+        if existing.master is None:
+            diff.missing.append(f"it is not a port of {ctx.spec.host_if}")
+        elif bridge is None or existing.master != bridge.index:
+            diff.conflicts.append(f"it is on another bridge than {ctx.spec.host_if}")
 
     def owns(self, link: Link, names: dict[int, str]) -> bool:
         return link.slave_kind == "bridge"

@@ -195,14 +195,7 @@ def _record(ctx: AttachContext, nic: Link) -> dict[str, object]:
 
 def host_nsid(host: NetlinkSocket, netns_fd: int) -> int:
     """The id the host knows a namespace by, assigned now if it has none yet."""
-    nsid = host.nsid(netns_fd, obj="a network namespace")
-    if nsid is None:
-        try:
-            host.request(m.new_nsid(netns_fd), op="assign a namespace id to", obj="the guest")
-        except NetlinkError as exc:
-            if exc.errno != EEXIST:  # assigned meanwhile (by the kernel, for a dump)
-                raise
-        nsid = host.nsid(netns_fd, obj="a network namespace")
+    nsid = host.nsid(netns_fd, obj="a guest's network namespace", assign=True)
     if nsid is None:
         raise HostStateError("the kernel assigned no id to the guest's network namespace")
     return nsid

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..model import AttachSpec
     from ..netlink.messages import Link
     from ..steps import Rollback
+    from .base import Differences
 
 VSCTL = "ovs-vsctl"
 
@@ -38,18 +39,21 @@ class OvsDriver(VethDriver):
     def plan(self, ctx: AttachContext) -> list[Step]:
         return _plan(ctx)
 
-    def uplink_differences(self, ctx: AttachContext, existing: Link) -> list[str]:
+    def uplink_differences(self, ctx: AttachContext, existing: Link, diff: Differences) -> None:
         # The host end's kernel master says nothing here (ovs-system on the kernel
         # datapath, none on the userspace one): OVS's database knows the port.
         bridge = port_bridge(existing.name)
+        if bridge is None:
+            diff.missing.append(f"it is not a port of {ctx.spec.host_if}")
+            return
         if bridge != ctx.spec.host_if:
-            return [f"it is on another bridge than {ctx.spec.host_if}"]
+            diff.conflicts.append(f"it is on another bridge than {ctx.spec.host_if}")
+            return
         tag = vsctl("get", "port", existing.name, "tag", what=f"read the tag of {existing.name}")
         have = tag.strip() if tag.strip() not in ("", "[]") else None
         want = str(ctx.spec.vlan) if ctx.spec.vlan is not None else None
         if have != want:
-            return [f"its VLAN tag is {have or 'none'}, asked {want or 'none'}"]
-        return []
+            diff.conflicts.append(f"its VLAN tag is {have or 'none'}, asked {want or 'none'}")
 
     def owns(self, link: Link, names: dict[int, str]) -> bool:
         return link.slave_kind == "openvswitch" or link.master is None
@@ -220,17 +224,18 @@ def external_ids(ctx: AttachContext, bridge: str) -> list[str]:
 
 def _add_port(ctx: AttachContext, bridge: str, learnt: _Port, rollback: Rollback) -> None:
     port = ctx.host_ifname
-    args = ["add-port", bridge, port]
-    if ctx.spec.vlan is not None:
-        args.append(f"tag={ctx.spec.vlan}")
-    args += ["--", "set", "interface", port, *external_ids(ctx, bridge)]
     what = f"add port {port} to OVS bridge {bridge}"
-    vsctl(*args, what=what)
+    if not (ctx.finishing and port_bridge(port) == bridge):  # a killed run may have added it
+        args = ["add-port", bridge, port]
+        if ctx.spec.vlan is not None:
+            args.append(f"tag={ctx.spec.vlan}")
+        args += ["--", "set", "interface", port, *external_ids(ctx, bridge)]
+        vsctl(*args, what=what)
 
-    def undo() -> None:
-        vsctl("--if-exists", "del-port", bridge, port, what=f"remove port {port}")
+        def undo() -> None:
+            vsctl("--if-exists", "del-port", bridge, port, what=f"remove port {port}")
 
-    rollback.push(f"ovs-vsctl del-port {bridge} {port}", undo)
+        rollback.push(f"ovs-vsctl del-port {bridge} {port}", undo)
     # A port ovs-vswitchd could not open has no OpenFlow number (and an error
     # column saying why); traffic would vanish silently, so fail here instead.
     out = vsctl(

@@ -106,7 +106,10 @@ def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
     except NetlinkError as exc:
         if exc.errno != EEXIST:
             raise
-        _replace_or_refuse(ctx)  # raises, unless --force removed the old attachment
+        unfinished = _replace_or_refuse(ctx)  # raises, unless there is nothing to refuse
+        if unfinished is not None:
+            _finish(ctx, rollback, unfinished, enslave)
+            return
         host_link = ctx.host.create_link(req, name=name, op="create veth", obj=obj)
     if host_link is None:  # the guest died at this very moment, taking the pair with it
         raise HostStateError(f"{ctx.guest.label} exited while pipework was attaching it")
@@ -131,6 +134,29 @@ def _mark_host_end(ctx: AttachContext) -> None:
     )
 
 
+def _finish(ctx: AttachContext, rollback: Rollback, host_link: Link, enslave: bool) -> None:
+    """Take over an attachment of this guest interface that a run killed half-way left
+    (the later steps add what it lacks): its host end up, on the bridge, as asked."""
+    uplink = ctx.uplink
+    master = uplink.index if enslave and uplink is not None else None
+    if not host_link.is_up or (master is not None and host_link.master != master):
+        ctx.host.request(
+            m.set_link(host_link.index, up=True, master=master),
+            op="bring up",
+            obj=f"host interface {host_link.name}",
+        )
+    guest = ctx.guest_nl.link(ctx.spec.container_ifname)
+    if guest is None:
+        raise HostStateError(f"{ctx.spec.container_ifname} vanished from {ctx.guest.label}")
+    ctx.host_link = host_link
+    ctx.guest_index = guest.index
+    ctx.finishing = True
+    rollback.notes.append(
+        f"{ctx.spec.container_ifname} in {ctx.guest.label} was attached half-way "
+        "(a run that was interrupted?): finished it"
+    )
+
+
 def _ours(ctx: AttachContext, link: Link | None) -> bool:
     """Whether ``link`` is the marked host end of this very guest interface."""
     mark = parse_veth_mark(link.alias if link else None)
@@ -141,11 +167,25 @@ def _ours(ctx: AttachContext, link: Link | None) -> bool:
     )
 
 
+def _made_unmarked(ctx: AttachContext, link: Link) -> bool:
+    """Whether ``link``, with pipework's name for this attachment's host end but no
+    alias at all, is a veth whose peer is this guest interface: what a run killed
+    between creating the pair and marking it leaves (or the original script, which
+    never marked). The host's kernel says where the peer is; only host root can
+    make a host link, so nothing here is the guest's word."""
+    if link.kind != "veth" or link.alias or link.link is None or link.link_netnsid is None:
+        return False
+    peer = ctx.guest_nl.link(ctx.spec.container_ifname)
+    if peer is None or peer.index != link.link:
+        return False
+    return link.link_netnsid == ctx.host.nsid(ctx.guest.netns.fd, obj=ctx.guest.label)
+
+
 def existing_attachment(ctx: AttachContext) -> Link | None:
     """The host end of this guest interface's previous attachment, if pipework made one."""
     by_name = ctx.host.link(ctx.host_ifname)
     if by_name is not None:
-        return by_name if _ours(ctx, by_name) else None
+        return by_name if _ours(ctx, by_name) or _made_unmarked(ctx, by_name) else None
     # The host-side name is free: the guest's interface may be ours under another
     # host name (-l), found through its peer.
     guest = ctx.guest_nl.link(ctx.spec.container_ifname)
@@ -155,24 +195,30 @@ def existing_attachment(ctx: AttachContext) -> Link | None:
     return peer if _ours(ctx, peer) else None
 
 
-def _replace_or_refuse(ctx: AttachContext) -> None:
+def _replace_or_refuse(ctx: AttachContext) -> Link | None:
     """A name is taken. Our own attachment of this guest interface: the same request is
-    a no-op, a different one is refused unless --force. Anything else: refused."""
+    a no-op (AlreadyAttached), one that lacks part of the request and has nothing else
+    is finished (its host end is returned), a different one is refused unless --force.
+    Anything else: refused."""
     existing = existing_attachment(ctx)
     if existing is None:
         raise _explain_name_taken(ctx)
-    guest_link, differences = ctx.driver.same_as_asked(ctx, existing)
-    if not differences:
+    guest_link, diff = ctx.driver.same_as_asked(ctx, existing)
+    unmarked = not _ours(ctx, existing)
+    if not diff.conflicts and not diff.missing and not unmarked:
         raise AlreadyAttached(existing, guest_link)
+    if not diff.conflicts:
+        return existing
     if not ctx.spec.force:
         raise HostStateError(
             f"{ctx.guest.label} {ctx.spec.container_ifname} is already attached, "
-            f"differently: {'; '.join(differences)}",
+            f"differently: {'; '.join(diff.conflicts + diff.missing)}",
             hint="--force replaces it, pipework detach removes it",
         )
     # --force: the old attachment goes first (it cannot come back if the new one fails)
     ctx.driver.release(existing)
     ctx.host.delete_link(existing.index, obj=f"veth {existing.name}")
+    return None
 
 
 def _explain_name_taken(ctx: AttachContext) -> HostStateError:

@@ -39,6 +39,7 @@ class AttachContext:
         "dhcp_session",
         "dns",
         "driver",
+        "finishing",
         "guest",
         "guest_index",
         "guest_link",
@@ -88,6 +89,9 @@ class AttachContext:
         self.dns: tuple[list[str], str | None] | None = None
         #: the same attachment already existed (idempotency): nothing was changed
         self.unchanged = False
+        #: an attachment a killed run left half-done is being finished (drivers/veth.py):
+        #: steps find some of their work done already
+        self.finishing = False
         self._guest_nl: NetlinkSocket | None = None
         self._home: NetNS | None = None
         self._icmp6: socket | None = None

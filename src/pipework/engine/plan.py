@@ -19,7 +19,9 @@ pipework returns.
 
 from __future__ import annotations
 
-from ..errors import HostStateError
+from errno import EEXIST
+
+from ..errors import HostStateError, NetlinkError
 from ..netlink import messages as m
 from ..steps import Step, gone_ok
 
@@ -91,18 +93,23 @@ def adder(ctx: AttachContext, iface: IPInterface) -> Action:
         brd = iface.broadcast()
         obj = f"{iface} on {ctx.spec.container_ifname} in {ctx.guest.label}"
         packed, af = iface.address.packed, iface.address.af
-        nl.request(
-            m.add_address(
-                index,
-                af,
-                packed,
-                iface.prefixlen,
-                broadcast=brd.packed if brd else None,
-                nodad=iface.family == 6,
-            ),
-            op="add address",
-            obj=obj,
-        )
+        try:
+            nl.request(
+                m.add_address(
+                    index,
+                    af,
+                    packed,
+                    iface.prefixlen,
+                    broadcast=brd.packed if brd else None,
+                    nodad=iface.family == 6,
+                ),
+                op="add address",
+                obj=obj,
+            )
+        except NetlinkError as exc:
+            if exc.errno != EEXIST:
+                raise
+            return  # there already (finishing an attach a killed run began): not ours to undo
         rollback.push(
             f"ip addr del {iface}",
             gone_ok(

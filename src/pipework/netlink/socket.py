@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from _socket import SOCK_CLOEXEC, SOCK_RAW, socket
 from _struct import Struct
-from errno import EINTR, EINVAL, ENOBUFS, ENODEV, ENOENT
+from errno import EEXIST, EINTR, EINVAL, ENOBUFS, ENODEV, ENOENT
 
 from ..errors import NetlinkError
 from . import messages as m
@@ -203,11 +203,20 @@ class NetlinkSocket:
             raise
         return m.parse_link(*replies[0][1:]) if replies else None
 
-    def nsid(self, netns_fd: int, *, obj: str) -> int | None:
-        """The id this socket's namespace has for the namespace ``netns_fd``; None when
-        it has none (no link of one namespace has ever pointed into the other)."""
+    def nsid(self, netns_fd: int, *, obj: str, assign: bool = False) -> int | None:
+        """The id this socket's namespace has for the namespace ``netns_fd`` (what
+        IFLA_LINK_NETNSID says of links pointing there); None when it has none, unless
+        ``assign``: then one is assigned now."""
         replies = self.request(m.get_nsid(netns_fd), op="look up the namespace id of", obj=obj)
-        return m.parse_nsid(*replies[0][1:]) if replies else None
+        nsid = m.parse_nsid(*replies[0][1:]) if replies else None
+        if nsid is None and assign:
+            try:
+                self.request(m.new_nsid(netns_fd), op="assign a namespace id to", obj=obj)
+            except NetlinkError as exc:
+                if exc.errno != EEXIST:  # assigned meanwhile (by the kernel, for a dump)
+                    raise
+            return self.nsid(netns_fd, obj=obj)
+        return nsid
 
     def links(self, *, obj: str = "") -> list[Link]:
         """Every link of the socket's namespace."""
