@@ -29,6 +29,16 @@ from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, Addressing, AttachSpec, DhcpRequ
 from ..names import GuestRef, check_ifname, parse_guest_ref
 
 PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
+#: tc's own options that cannot leave the guest: output formats only. The others
+#: would (-n/-netns another namespace, -b/-batch and -cf/-conf files of the host),
+#: and tc takes any prefix of an option's name, so only these exact words pass.
+_TC_OPTIONS = frozenset(
+    (
+        "-s", "-stats", "-statistics", "-d", "-details", "-r", "-raw", "-p", "-pretty",
+        "-i", "-iec", "-g", "-graph", "-j", "-json", "-N", "-Numeric", "-nm", "-name",
+        "-t", "-timestamp", "-ts", "-tshort", "-c", "-color",
+    )
+)  # fmt: skip
 _FOREGROUND_OK = ("dhcp", "udhcpc", "dhclient")  # dhcpcd has no -f mode in the original
 MAX_ARG = 4096
 
@@ -96,6 +106,21 @@ def _take_value(args: list[str], i: int, option: str) -> str:
     return args[i + 1]
 
 
+def _check_tc_args(args: list[str]) -> None:
+    """``pipework tc GUEST …`` runs tc inside the guest: refuse what would make it act
+    elsewhere (its options before the object, and ``tc exec``, which runs programs)."""
+    for arg in args:
+        if not arg.startswith("-"):
+            if arg == "exec":
+                raise UsageError("'tc exec' runs programs; pipework does not pass it on")
+            return
+        if arg.replace("--", "-", 1) not in _TC_OPTIONS:
+            raise UsageError(
+                f"tc option {arg!r} refused: pipework runs tc inside the guest, and only "
+                "output options (-s, -d, -j, -p …) keep it there"
+            )
+
+
 def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCommand | HelpCommand:
     """Parse the original command line (without the program name)."""
     for arg in argv:
@@ -132,6 +157,8 @@ def parse_legacy(argv: list[str]) -> AttachCommand | PassthroughCommand | WaitCo
     if first in PASSTHROUGH and not opts.get("direct_phys") and not ended:
         if not args:
             raise UsageError(f"pipework {first} needs a guest")
+        if first == "tc":
+            _check_tc_args(args[1:])
         return PassthroughCommand(
             first, parse_guest_ref(args[0]), tuple(args[1:]), bool(opts.get("verbose"))
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import PipeworkError
+from ..errors import PipeworkError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ def run(argv: Sequence[str]) -> int:
         sys.stderr.write(USAGE)
         return 2
     if args[0] == "--version":
+        if len(args) > 1:
+            raise UsageError(f"--version takes no arguments, got {args[1]!r}")
         sys.stdout.write(f"pipework {VERSION}\n")
         return 0
     if args[0] in VERBS:

@@ -92,8 +92,8 @@ def _detach(command: ModernCommand) -> int:
     elif removed:
         sys.stdout.write(f"detached {command.guest}: removed {', '.join(removed)}\n")
     else:
-        which = "anything" if command.flag("all") else ifname
-        sys.stdout.write(f"{command.guest} has no {which} attached by pipework; nothing to do\n")
+        which = "nothing" if command.flag("all") else f"no {ifname}"
+        sys.stdout.write(f"{command.guest} has {which} attached by pipework; nothing to do\n")
     return 0
 
 

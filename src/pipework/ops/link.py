@@ -56,8 +56,29 @@ def parse_end(text: str) -> tuple[GuestRef, str]:
     return parse_guest_ref(guest_text), ifname
 
 
+def check_addresses(a: LinkEnd, b: LinkEnd) -> None:
+    """Refuse ends that could not talk to each other: one address on both ends, or
+    addresses of one family on one end and only of the other on the other end."""
+    for mine in a.addresses:
+        for theirs in b.addresses:
+            if (mine.family, mine.address.value) == (theirs.family, theirs.address.value):
+                raise UsageError(
+                    f"{mine.address} is on both ends of the link; each end needs an address "
+                    "of its own"
+                )
+    families_a = {iface.family for iface in a.addresses}
+    families_b = {iface.family for iface in b.addresses}
+    if families_a and families_b and not families_a & families_b:
+        raise UsageError(
+            f"one end has only IPv{min(families_a)} addresses, the other only "
+            f"IPv{min(families_b)}: they could not talk to each other; give both ends "
+            "an address of the same family"
+        )
+
+
 def link(a: LinkEnd, b: LinkEnd, *, verbose: bool = False) -> tuple[str, str]:
     """Link two guests; returns how the two ends are named (``label ifname``)."""
+    check_addresses(a, b)
     with resolve(a.guest) as guest_a, resolve(b.guest) as guest_b:
         if guest_a.netns.inode == guest_b.netns.inode:
             raise UsageError(f"{guest_a.label} and {guest_b.label} are the same network namespace")
