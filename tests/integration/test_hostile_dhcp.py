@@ -7,13 +7,18 @@ happened. The host's resolv.conf and hostname are in every test's snapshot.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from . import rogue_dhcp
-from .conftest import Cleanup, addresses, have, ip_json, pipework, require, wait_until
+from .conftest import Cleanup, addresses, have, ip_json, link, pipework, require, wait_until
 
 OFFERED = "198.51.100.77"
 SERVER = "198.51.100.1"
@@ -64,3 +69,137 @@ def test_external_clients_take_the_rogue_servers_lease(rogue, make_netns, mode, 
     wait_until(lambda: f"{OFFERED}/24" in addresses("eth1", netns=ns), 15, "the lease")
     if mode == "dhcpcd":
         assert pipework("detach", ns).returncode == 0
+
+
+# --- zero and tiny leases: the renewal process must not spin --------------------------------
+
+
+def _keeper_of(ns: str) -> tuple[int, str]:
+    """The renewal process of the guest ``ns``: its pid and its state KEY."""
+    (row,) = [r for r in json.loads(pipework("ls", "--json").stdout) if r["guest"] == f"netns:{ns}"]
+    return row["dhcp"]["pid"], f"{row['netns_inode']}-eth1"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stop_keeper(ns: str, pid: int, key: str) -> None:
+    pipework("detach", ns)
+    if Path(f"/proc/{pid}").exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for suffix in ("json", "pid", "log"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"/run/pipework/dhcp/{key}.{suffix}")
+
+
+def _start_keeper(server: rogue_dhcp.RogueServer, ns: str, cleanup: Cleanup) -> tuple[int, str]:
+    res = pipework(server.bridge, ns, "dhcp-f")
+    assert res.returncode == 0, res.stderr
+    pid, key = _keeper_of(ns)
+    cleanup.add("the renewal process", lambda: _stop_keeper(ns, pid, key))
+    return pid, key
+
+
+@pytest.mark.parametrize(
+    "lease",
+    [{"lease_time": 0}, {"lease_time": 1}, {"lease_time": 2, "t1": 0, "t2": 0}],
+    ids=["zero", "one-second", "two-seconds-t1-zero"],
+)
+def test_a_tiny_lease_does_not_make_the_renewal_process_spin(rogue, make_netns, cleanup, lease):
+    server = rogue(routers=[SERVER], **lease)
+    ns = make_netns()
+    pid, key = _start_keeper(server, ns, cleanup)
+    time.sleep(3)
+    exchanges = server.received("DISCOVER") + server.received("REQUEST")
+    assert len(exchanges) <= 5, f"{len(exchanges)} messages in 3 s: the renewal process spins"
+    assert _cpu_seconds(pid) < 0.5
+    assert Path(f"/run/pipework/dhcp/{key}.log").stat().st_size <= 64 * 1024
+    # the address outlives the lease's 0-2 s: the floor holds it for a minute
+    assert f"{OFFERED}/24" in addresses("eth1", netns=ns)
+    info = ip_json("-4", "addr", "show", "dev", "eth1", netns=ns)[0]["addr_info"][0]
+    assert 50 <= info["valid_life_time"] <= 60
+    assert pipework("detach", ns).returncode == 0
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_refused_renewals_back_off(rogue, make_netns, cleanup):
+    """T1 0 s, then every REQUEST refused: one renewal, one new DISCOVER, then a pause."""
+    server = rogue(routers=[SERVER], lease_time=0, t1=0, t2=0, nak_after=1)
+    ns = make_netns()
+    pid, _key = _start_keeper(server, ns, cleanup)
+    time.sleep(8)
+    naks = server.events("sent", "NAK")
+    exchanges = server.received("DISCOVER") + server.received("REQUEST")
+    assert 1 <= len(naks) <= 3, naks
+    assert len(exchanges) <= 7, f"{len(exchanges)} messages in 8 s"
+    assert _cpu_seconds(pid) < 0.5
+    assert Path(f"/proc/{pid}").exists(), "the renewal process gave up"
+
+
+# --- what a lease may not make the guest do ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("routers", "why"),
+    [
+        (["198.51.100.255"], "the broadcast address of 198.51.100.77/24"),
+        ([OFFERED], "the interface's own address"),
+        (["198.51.100.0"], "the network address of 198.51.100.77/24"),
+    ],
+    ids=["broadcast", "own-address", "network-address"],
+)
+def test_a_router_the_static_path_refuses_is_ignored_with_a_note(rogue, make_netns, routers, why):
+    server = rogue(routers=routers)
+    ns = make_netns()
+    res = pipework(server.bridge, ns, "dhcp")
+    assert res.returncode == 0, res.stderr
+    assert f"{OFFERED}/24" in addresses("eth1", netns=ns)
+    assert default_via(ns) is None
+    assert f"ignored the lease's router: gateway {routers[0]} " in res.stderr
+    assert why in res.stderr
+
+
+def test_the_next_router_is_used_when_the_first_is_bogus(rogue, make_netns):
+    server = rogue(routers=["198.51.100.255", SERVER])
+    ns = make_netns()
+    res = pipework(server.bridge, ns, "dhcp")
+    assert res.returncode == 0, res.stderr
+    assert default_via(ns) == SERVER
+    assert "ignored the lease's router: gateway 198.51.100.255 is the broadcast" in res.stderr
+
+
+def test_a_nak_is_reported_as_a_refusal(rogue, make_netns):
+    server = rogue(nak=True, nak_message="no \x1b[31maddress\n for you")
+    ns = make_netns()
+    res = pipework("--dhcp-timeout", "20", server.bridge, ns, "dhcp")
+    assert res.returncode == 1
+    assert f"the DHCP server at {SERVER} refused the request (DHCPNAK: " in res.stderr
+    assert "no \\x1b[31maddress\\n for you" in res.stderr  # escaped, never raw
+    assert "\x1b" not in res.stderr
+    assert "is a DHCP server on this network" not in res.stderr
+    assert link("eth1", netns=ns) is None
+    assert len(server.received("REQUEST")) <= 4  # a few tries, not a storm
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ({"lease_time": None}, "the DHCPACK has no lease time"),
+        ({"address": "198.51.100.255"}, "the broadcast address of 198.51.100.0/24"),
+        ({"mask": "255.0.255.0"}, "subnet mask 255.0.255.0 is not contiguous"),
+    ],
+    ids=["no-lease-time", "broadcast-address", "bad-mask"],
+)
+def test_an_unusable_ack_is_reported_as_rejected(rogue, make_netns, config, why):
+    server = rogue(**config)
+    ns = make_netns()
+    started = time.monotonic()
+    res = pipework("--dhcp-timeout", "20", server.bridge, ns, "dhcp")
+    assert res.returncode == 1
+    assert "the DHCP server's ACK was rejected: " in res.stderr and why in res.stderr
+    assert "is a DHCP server on this network" not in res.stderr
+    assert time.monotonic() - started < 15, "it waited for the whole timeout"
+    assert link("eth1", netns=ns) is None

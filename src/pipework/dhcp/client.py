@@ -9,6 +9,15 @@ asks with the broadcast flag. No raw socket, no external program.
 Retransmissions follow RFC 2131 4.1, started faster (1 s, then doubling, up to
 16 s, each with up to half a second of random jitter) because a guest being
 plumbed waits on it; an overall timeout bounds the whole exchange.
+
+Whatever answers on the guest's network is trusted for nothing it could abuse.
+A DHCPNAK is reported as the refusal it is, with the server's message escaped;
+an ACK that cannot be used (no lease time, an address no host may carry, a
+broken mask) is reported with its reason after the retransmission window in
+which a usable ACK could still have come. A lease shorter than ``MIN_LEASE`` is
+held as ``MIN_LEASE``, and no renewal is due sooner than ``MIN_RENEWAL``: RFC 2131
+sets no minimum, and a zero-second lease would otherwise ask for a renewal at
+once, forever (ISC dhclient floors leases at 60 s too, dhcpcd at 20 s).
 """
 
 from __future__ import annotations
@@ -36,14 +45,25 @@ if TYPE_CHECKING:
     from dataclasses import KW_ONLY
 
     _Builder = Callable[[int, int], bytes]
-    _Acceptor = Callable[[p.Message], "p.Message | None"]
+    #: a reply taken, None for one to skip, or why a reply for us cannot be used
+    _Acceptor = Callable[[p.Message], "p.Message | str | None"]
 
 SO_BINDTODEVICE = 25
 _RETRANSMIT_FIRST, _RETRANSMIT_MAX = 1.0, 16.0
+#: seconds: the shortest lease held, as ISC dhclient holds it (the server's figure
+#: stays in ``Lease.lease_time``), and the soonest a renewal (T1) or rebinding
+#: (T2) may come; the server's T1 below it is raised to it
+MIN_LEASE, MIN_RENEWAL = 60, 5
+#: how often ``obtain`` starts over after a DHCPNAK (waiting 1 s, then 2 s...)
+_NAK_ATTEMPTS = 3
 
 
 class DhcpFailed(PipeworkError):
     """No lease: no server answered in time, or every server refused."""
+
+
+class DhcpRefused(DhcpFailed):
+    """The server answered no: a DHCPNAK, or an ACK this client cannot use."""
 
 
 class Lease(Record):
@@ -60,7 +80,7 @@ class Lease(Record):
     hostname: str | None
     mtu: int | None
     server: bytes
-    lease_time: int  # 0xFFFFFFFF: infinite
+    lease_time: int  # as the server said it (0xFFFFFFFF: infinite); the times below are floored
     obtained: float
     renew_at: float
     rebind_at: float
@@ -69,6 +89,23 @@ class Lease(Record):
     @property
     def infinite(self) -> bool:
         return self.lease_time == 0xFFFFFFFF
+
+    def router_problem(self, router: bytes) -> str | None:
+        """Why ``router`` cannot be this lease's gateway, or None when it can: the
+        static path's rule (``check_gateway``: not the subnet's broadcast or network
+        address, not the leased address itself, a unicast address), and not in the
+        reserved 240.0.0.0/4, which no kernel route accepts."""
+        from ..errors import UsageError
+        from ..inet import IPAddress, IPInterface, check_gateway
+
+        gateway = IPAddress(4, router)
+        try:
+            check_gateway(gateway, (IPInterface(IPAddress(4, self.address), self.prefixlen),))
+        except UsageError as exc:
+            return exc.message
+        if router[0] >= 240:
+            return f"gateway {gateway} is in the reserved 240.0.0.0/4"
+        return None
 
 
 class Session:
@@ -180,12 +217,25 @@ class Session:
         deadline: float,
         what: str,
     ) -> p.Message:
-        """Send, retransmit with back-off until ``accept`` takes a reply or time is up."""
+        """Send, retransmit with back-off until ``accept`` takes a reply or time is up.
+
+        A reply ``accept`` rejects (with a reason) ends the exchange with
+        DhcpRefused once the retransmission window it came in is over: a forged or
+        stray reply does not win over a good one arriving just after it, and a
+        server that only sends unusable ones is not waited on for the whole timeout.
+        """
         xid = int.from_bytes(os.urandom(4), "big")
         started = time.monotonic()
         wait = _RETRANSMIT_FIRST
+        rejected: str | None = None
         while True:
             now = time.monotonic()
+            if rejected is not None:
+                raise DhcpRefused(
+                    f"the DHCP server's ACK was rejected: {rejected}",
+                    hint=f"it answered on {self.ifname} with a lease pipework cannot use: "
+                    "check the server's configuration",
+                )
             if now >= deadline:
                 raise DhcpFailed(
                     f"no DHCP {what} on {self.ifname} within {now - started:.0f} s",
@@ -199,24 +249,43 @@ class Session:
                 if reply is None:
                     break
                 verdict = accept(reply)
-                if verdict is not None:
+                if isinstance(verdict, str):
+                    rejected = verdict
+                elif verdict is not None:
                     return verdict
             wait = min(wait * 2, _RETRANSMIT_MAX)
 
     # -- the protocol --------------------------------------------------------------
 
-    def obtain(self, timeout: float, requested: bytes | None = None) -> Lease:
-        """DISCOVER, OFFER, REQUEST, ACK; a NAK starts over (within the timeout)."""
+    def obtain(
+        self, timeout: float, requested: bytes | None = None, *, attempts: int = _NAK_ATTEMPTS
+    ) -> Lease:
+        """DISCOVER, OFFER, REQUEST, ACK. A NAK starts over after a pause (1 s, then
+        2 s...), ``attempts`` times in all within the timeout; then DhcpRefused says
+        which server refused and what it said."""
         deadline = time.monotonic() + timeout
-        for _attempt in range(8):
-            offer = self._discover(deadline, requested)
+        refusal: DhcpRefused | None = None
+        for attempt in range(attempts):
+            if attempt:
+                pause = min(float(1 << (attempt - 1)), deadline - time.monotonic())
+                if pause <= 0:
+                    break
+                time.sleep(pause)
+            try:
+                offer = self._discover(deadline, requested)
+            except DhcpFailed:
+                if refusal is not None:
+                    raise refusal from None  # the last word a server said
+                raise
             server = offer.address_option(p.SERVER_ID)
             assert server is not None
-            ack = self._request_offer(offer.yiaddr, server, deadline)
-            if ack is not None:
-                return make_lease(ack, server)
+            reply = self._request_offer(offer.yiaddr, server, deadline)
+            if reply.message_type == p.ACK:
+                return make_lease(reply, server)
+            refusal = nak_refusal(reply, server, self.ifname)
             requested = None  # NAK: whatever the server has, not what we asked
-        raise DhcpFailed(f"every DHCP server refused {self.ifname} a lease (DHCPNAK)")
+        assert refusal is not None
+        raise refusal
 
     def _discover(self, deadline: float, requested: bytes | None) -> p.Message:
         extra = [(p.REQUESTED_ADDRESS, requested)] if requested else []
@@ -236,17 +305,16 @@ class Session:
 
         return self._exchange(build, accept, to=None, deadline=deadline, what="offer")
 
-    def _request_offer(self, address: bytes, server: bytes, deadline: float) -> p.Message | None:
-        """REQUEST the offered address (SELECTING); the ACK, or None on a NAK."""
+    def _request_offer(self, address: bytes, server: bytes, deadline: float) -> p.Message:
+        """REQUEST the offered address (SELECTING); the ACK or the NAK."""
         extra = [(p.REQUESTED_ADDRESS, address), (p.SERVER_ID, server)]
 
         def build(xid: int, secs: int) -> bytes:
             return p.encode(p.REQUEST, xid, self.mac, secs=secs, options=self._options(extra))
 
-        reply = self._exchange(
+        return self._exchange(
             build, _ack_or_nak(server, address), to=None, deadline=deadline, what="acknowledgement"
         )
-        return reply if reply.message_type == p.ACK else None
 
     def renew(self, lease: Lease, timeout: float, *, rebind: bool = False) -> Lease | None:
         """RENEWING (unicast to the server) or REBINDING (broadcast to any server):
@@ -291,7 +359,7 @@ class Session:
 
 
 def _ack_or_nak(server: bytes | None, address: bytes) -> _Acceptor:
-    def accept(reply: p.Message) -> p.Message | None:
+    def accept(reply: p.Message) -> p.Message | str | None:
         kind = reply.message_type
         if kind not in (p.ACK, p.NAK):
             return None
@@ -306,11 +374,33 @@ def _ack_or_nak(server: bytes | None, address: bytes) -> _Acceptor:
         if kind == p.ACK:
             try:
                 make_lease(reply, sender or server or b"\0\0\0\0")
-            except p.MalformedReply:
-                return None  # an ACK we cannot use is no ACK
+            except p.MalformedReply as exc:
+                return exc.message  # an ACK we cannot use is no ACK, and says why
         return reply
 
     return accept
+
+
+def nak_refusal(nak: p.Message, server: bytes | None, ifname: str) -> DhcpRefused:
+    """What a DHCPNAK says: who refused, and its message (option 56), escaped."""
+    try:
+        sender = nak.address_option(p.SERVER_ID) or server
+    except p.MalformedReply:
+        sender = server
+    who = f" at {'.'.join(map(str, sender))}" if sender else ""
+    message = nak.options.get(p.MESSAGE)
+    said = f": {printable(message)}" if message else ""
+    return DhcpRefused(
+        f"the DHCP server{who} refused the request (DHCPNAK{said})",
+        hint=f"it will not lease an address to {ifname}'s MAC: check the server's configuration",
+    )
+
+
+def printable(value: bytes, limit: int = 120) -> str:
+    """A server's free text made safe for a terminal and a log line: ASCII with every
+    other byte escaped (\\n, \\x1b), cut at ``limit`` characters."""
+    text = value.decode("latin-1").encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def make_lease(ack: p.Message, server: bytes) -> Lease:
@@ -325,14 +415,19 @@ def make_lease(ack: p.Message, server: bytes) -> Lease:
         raise p.MalformedReply(f"a /{prefixlen} subnet for a lease")
     if ack.yiaddr[0] in (0, 127) or ack.yiaddr[0] >= 224:
         raise p.MalformedReply(f"{'.'.join(map(str, ack.yiaddr))} cannot be a lease")
+    _check_address(ack.yiaddr, prefixlen)
     infinite = lease_time == 0xFFFFFFFF
+    held = max(lease_time, MIN_LEASE)
     t1 = ack.seconds(p.RENEWAL_T1)
     t2 = ack.seconds(p.REBINDING_T2)
-    # RFC 2131 4.4.5: T1 defaults to half the lease, T2 to 7/8; keep T1 <= T2 <= lease
-    if t1 is None or t1 > lease_time:
-        t1 = lease_time // 2
-    if t2 is None or t2 > lease_time or t2 < t1:
-        t2 = lease_time * 7 // 8
+    # RFC 2131 4.4.5: T1 defaults to half the lease, T2 to 7/8; keep T1 <= T2 <= lease,
+    # and neither sooner than MIN_RENEWAL (a T1 of 0 would renew at once, forever)
+    if t1 is None or t1 > held:
+        t1 = held // 2
+    t1 = max(t1, MIN_RENEWAL)
+    if t2 is None or t2 > held or t2 < t1:
+        t2 = held * 7 // 8
+    t2 = max(t2, t1)
     routes_value = ack.options.get(p.CLASSLESS_ROUTES)
     mtu_value = ack.options.get(p.MTU)
     return Lease(
@@ -349,8 +444,20 @@ def make_lease(ack: p.Message, server: bytes) -> Lease:
         obtained=now,
         renew_at=float("inf") if infinite else now + t1,
         rebind_at=float("inf") if infinite else now + t2,
-        expires=float("inf") if infinite else now + lease_time,
+        expires=float("inf") if infinite else now + held,
     )
+
+
+def _check_address(address: bytes, prefixlen: int) -> None:
+    """The static path's rule for an interface address (not the subnet's network or
+    broadcast address...); MalformedReply with its reason."""
+    from ..errors import UsageError
+    from ..inet import IPAddress, IPInterface, check_interface
+
+    try:
+        check_interface(IPInterface(IPAddress(4, address), prefixlen), "leased address")
+    except UsageError as exc:
+        raise p.MalformedReply(exc.message) from None
 
 
 def _classful(address: bytes) -> int:

@@ -74,29 +74,25 @@ def apply_lease(
             )
         ),
     )
+    # a router the static path would refuse as @GATEWAY (the subnet's broadcast, the
+    # leased address itself...) is left out with a note, as systemd-networkd does
     warnings = []
     if lease.routes:
         for dst, width, via in lease.routes:
-            if width == 0:
-                if _usable(via):
-                    set_default_route(nl, index, IPAddress(4, via), (iface,), label, push)
-                else:
-                    warnings.append(f"ignored the lease's default route via {IPAddress(4, via)}")
-            elif via == b"\0\0\0\0":
+            if via == b"\0\0\0\0" and width:
                 add_route(nl, push, label, AF_INET, dst, width, None, m.RT_SCOPE_LINK, index)
-            elif _usable(via):
-                add_route(nl, push, label, AF_INET, dst, width, via, m.RT_SCOPE_UNIVERSE, index)
+            elif (problem := lease.router_problem(via)) is not None:
+                what = "default route" if width == 0 else f"route to {IPAddress(4, dst)}/{width}"
+                warnings.append(f"ignored the lease's {what}: {problem}")
+            elif width == 0:
+                set_default_route(nl, index, IPAddress(4, via), (iface,), label, push)
             else:
-                warnings.append(f"ignored the lease's route to {IPAddress(4, dst)}/{width}")
+                add_route(nl, push, label, AF_INET, dst, width, via, m.RT_SCOPE_UNIVERSE, index)
     else:
-        routers = [r for r in lease.routers if _usable(r)]
-        if routers:
-            set_default_route(nl, index, IPAddress(4, routers[0]), (iface,), label, push)
-        elif lease.routers:
-            warnings.append(f"ignored the lease's router {IPAddress(4, lease.routers[0])}")
+        for router in lease.routers:  # the first usable one; a note for each skipped
+            problem = lease.router_problem(router)
+            if problem is None:
+                set_default_route(nl, index, IPAddress(4, router), (iface,), label, push)
+                break
+            warnings.append(f"ignored the lease's router: {problem}")
     return warnings
-
-
-def _usable(router: bytes) -> bool:
-    """A router a route may go through: not 0.0.0.0, loopback, multicast or broadcast."""
-    return router[0] not in (0, 127) and router[0] < 224

@@ -12,6 +12,15 @@ that the guest still exists (its process with the same start time, or its
 namespace file with the same inode) and ends when it does not. SIGTERM
 (``pipework detach``) releases the lease first; SIGUSR1 (a rolled-back attach)
 does not. Its state and pid file are state.py's; it removes both when it ends.
+
+A server on the guest's network decides how often it is asked, so nothing it
+says may make this process spin (it did, on a zero-second lease: 1500 exchanges
+a second and a log growing without end). The lease times are floored
+(client.MIN_LEASE, MIN_RENEWAL); an unanswered renewal is retried per RFC 2131
+4.4.5, after half the time left until T2 (then until the lease runs out), at
+least a minute apart; a lease that cannot be had again is asked for after an
+exponential back-off with jitter (10 s, doubling, up to 5 minutes); and the log
+keeps only its last ``_LOG_KEEP`` bytes once it passes ``_LOG_MAX``.
 """
 
 from __future__ import annotations
@@ -50,6 +59,31 @@ if TYPE_CHECKING:
 
 _TICK = 0.5  # seconds between checks that the guest is still there
 _ATTEMPT_TIMEOUT = 10.0
+#: RFC 2131 4.4.5: an unanswered renewal is retried no sooner than this (seconds)
+_RETRY_MIN = 60.0
+#: seconds: the first pause after a failed attempt to get a new lease, and the longest
+_BACKOFF_FIRST, _BACKOFF_MAX = 10.0, 300.0
+#: bytes: past _LOG_MAX the log is cut to its last _LOG_KEEP bytes
+_LOG_MAX, _LOG_KEEP = 64 * 1024, 16 * 1024
+
+
+def backoff(failures: int, random: float) -> float:
+    """Seconds to wait after ``failures`` failed attempts in a row (1, 2...): doubling
+    from _BACKOFF_FIRST up to _BACKOFF_MAX, then spread by +-25 % (``random`` in
+    [0, 1)) so that the guests of one rogue server do not ask in step."""
+    delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * (1 << min(failures - 1, 16)))
+    return delay * (0.75 + random / 2)
+
+
+def retry_after_silence(now: float, until: float) -> float:
+    """When to try again after an unanswered renewal or rebinding (RFC 2131 4.4.5):
+    half the time left until ``until`` (T2, or the end of the lease), at least
+    _RETRY_MIN, but never past ``until``, where the next state starts."""
+    return min(until, now + max(_RETRY_MIN, (until - now) / 2))
+
+
+def _random() -> float:
+    return int.from_bytes(os.urandom(2), "big") / 65536
 
 
 def record(ctx: AttachContext, lease: Lease, hostname: str | None) -> KeeperRecord:
@@ -135,11 +169,34 @@ class _Keeper:
         assert isinstance(lease, Lease)
         self.lease: Lease | None = lease
         self.next_try = lease.renew_at
+        self.failures = 0  # attempts to get a new lease that failed in a row
         self.stop: str | None = None
         self.log_file = open(state.path(name, "log"), "a", buffering=1)  # noqa: SIM115
 
     def log(self, text: str) -> None:
         self.log_file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+        if self.log_file.tell() > _LOG_MAX:
+            self._trim_log()
+
+    def _trim_log(self) -> None:
+        """Keep the last _LOG_KEEP bytes, from a line start: /run is memory."""
+        from .._lowlevel.statedir import write_atomically
+
+        target = state.path(self.name, "log")
+        self.log_file.close()
+        with open(target, "rb") as f:
+            f.seek(max(0, os.path.getsize(target) - _LOG_KEEP))
+            tail = f.read()
+        tail = tail[tail.find(b"\n") + 1 :]
+        write_atomically(target, "(earlier lines dropped)\n" + tail.decode(errors="replace"))
+        self.log_file = open(target, "a", buffering=1)  # noqa: SIM115
+
+    def _failed(self, now: float, what: str) -> None:
+        """No new lease this time: try again after the back-off."""
+        self.failures += 1
+        delay = backoff(self.failures, _random())
+        self.next_try = now + delay
+        self.log(f"{what}; next attempt in {delay:.0f} s")
 
     # the guest
 
@@ -208,7 +265,7 @@ class _Keeper:
 
         now = time.time()
         lease: Lease | None = self.lease
-        if lease is not None and now < self.next_try:
+        if now < self.next_try:  # with a lease or without: a failure waits too
             return True
         entered = self.enter()
         if entered is None:
@@ -224,27 +281,38 @@ class _Keeper:
                 self.lease = lease = None
             if lease is None:
                 try:
-                    fresh = session.obtain(_ATTEMPT_TIMEOUT)
+                    # one try: a NAK comes back here, after the back-off
+                    fresh = session.obtain(_ATTEMPT_TIMEOUT, attempts=1)
                 except DhcpFailed as exc:
-                    self.log(f"no lease: {exc}")
-                    self.next_try = now + 10
+                    self._failed(time.time(), f"no lease: {exc}")
                     return True
-                apply_lease(nl, index, label, fresh, expiring=True, push=no_undo)
+                for note in apply_lease(nl, index, label, fresh, expiring=True, push=no_undo):
+                    self.log(note)
                 self._keep(fresh, "new lease")
                 return True
             rebind = now >= lease.rebind_at
             try:
                 new = session.renew(lease, _ATTEMPT_TIMEOUT, rebind=rebind)
             except DhcpFailed as exc:
-                until = lease.expires if rebind else lease.rebind_at
-                self.next_try = now + max(1.0, (until - now) / 2)
-                self.log(f"{'rebinding' if rebind else 'renewal'} unanswered: {exc}")
+                later = time.time()
+                self.next_try = retry_after_silence(
+                    later, lease.expires if rebind else lease.rebind_at
+                )
+                self.log(
+                    f"{'rebinding' if rebind else 'renewal'} failed: {exc}; "
+                    f"next attempt in {max(0.0, self.next_try - later):.0f} s"
+                )
                 return True
             if new is None or new.address != lease.address:
-                self.log("the server refused the renewal (DHCPNAK): asking again")
                 self._drop(nl, index, lease)
                 self.lease = None
-                self.next_try = now
+                # RFC 2131: a NAK sends the client back to DISCOVER at once; a server
+                # that refuses again is asked after the back-off
+                if self.failures:
+                    self._failed(time.time(), "the server refused the renewal (DHCPNAK)")
+                else:
+                    self.failures = 1
+                    self.log("the server refused the renewal (DHCPNAK): asking again")
                 return True
             add_lease_address(nl, index, label, new, expiring=True, replace=True)
             self._keep(new, "renewed" if not rebind else "rebound")
@@ -254,12 +322,16 @@ class _Keeper:
             nl.close()
 
     def _keep(self, lease: Lease, what: str) -> None:
+        from .client import MIN_LEASE
+
         self.lease = lease
         self.next_try = lease.renew_at
+        self.failures = 0
         self.rec["lease"] = state.lease_to_json(lease)
         state.save(self.name, self.rec)
+        held = "" if lease.infinite or lease.lease_time >= MIN_LEASE else f" (held {MIN_LEASE} s)"
         self.log(f"{what}: {'.'.join(map(str, lease.address))}/{lease.prefixlen} for "
-                 f"{lease.lease_time} s")  # fmt: skip
+                 f"{lease.lease_time} s{held}")  # fmt: skip
 
     def _drop(self, nl: NetlinkSocket, index: int, lease: Lease) -> None:
         from ..netlink import messages as m
@@ -305,9 +377,8 @@ class _Keeper:
                 return
             if not self.step():
                 return
-            lease = self.lease
-            wake = self.next_try if lease is not None else time.time() + _TICK
-            time.sleep(max(0.0, min(_TICK, wake - time.time())))
+            # at most a tick: the guest and the signals are checked between attempts
+            time.sleep(max(0.0, min(_TICK, self.next_try - time.time())))
 
 
 def _daemonize(name: str) -> None:
