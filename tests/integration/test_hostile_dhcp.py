@@ -125,6 +125,20 @@ def test_a_tiny_lease_does_not_make_the_renewal_process_spin(rogue, make_netns, 
     assert not Path(f"/proc/{pid}").exists()
 
 
+def test_a_zero_second_lease_one_shot_keeps_the_address(rogue, make_netns):
+    """Without dhcp-f nothing renews: the address stays, as udhcpc -q leaves it."""
+    server = rogue(routers=[SERVER], lease_time=0, t1=0, t2=0)
+    ns = make_netns()
+    res = pipework(server.bridge, ns, "dhcp")
+    assert res.returncode == 0, res.stderr
+    time.sleep(2)
+    info = ip_json("-4", "addr", "show", "dev", "eth1", netns=ns)[0]["addr_info"][0]
+    assert info["local"] == OFFERED and info["valid_life_time"] == 4294967295
+    assert len(server.received()) == 2  # DISCOVER, REQUEST: nothing after
+    (row,) = [r for r in json.loads(pipework("ls", "--json").stdout) if r["guest"] == f"netns:{ns}"]
+    assert not row["dhcp"]  # no renewal process
+
+
 def test_refused_renewals_back_off(rogue, make_netns, cleanup):
     """T1 0 s, then every REQUEST refused: one renewal, one new DISCOVER, then a pause."""
     server = rogue(routers=[SERVER], lease_time=0, t1=0, t2=0, nak_after=1)
