@@ -138,16 +138,23 @@ def _gc(command: ModernCommand) -> int:
     from ..ops.gc import collect
 
     collected = collect()
-    removed, leases = collected["removed"], collected["dhcp_state"]
+    removed, bridges = collected["removed"], collected["bridges"]
+    leases, failed = collected["dhcp_state"], collected["failed"]
     if command.flag("json"):
         _print_json(collected)
-    elif removed or leases:
+    elif removed or bridges or leases:
         if removed:
             sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")
+        if bridges:
+            sys.stdout.write(f"removed unused bridges pipework created: {', '.join(bridges)}\n")
         if leases:
             sys.stdout.write(
                 f"removed the state of dead DHCP renewal processes: {', '.join(leases)}\n"
             )
-    else:
+    elif not failed:
         sys.stdout.write("nothing to collect\n")
-    return 0
+    # everything else was collected all the same; each thing that could not be is
+    # named on its own line, and the exit status says something is left
+    for failure in failed:
+        sys.stderr.write("pipework: gc: " + " ".join(failure.split()) + "\n")
+    return 1 if failed else 0

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..netlink.messages import Link
     from ..netlink.socket import NetlinkSocket
     from ..steps import Step
+    from .idle import Collection
 
 ARPHRD_INFINIBAND = 32
 
@@ -115,6 +116,12 @@ class Driver:
     def collect(self) -> list[str]:
         """Remove what guests that are gone left behind (``gc``); what was removed."""
         return []
+
+    def collect_into(self, found: Collection) -> None:
+        """``gc`` for this kind: by default what ``collect`` removed. A kind that removes
+        several sorts of things (stale ports, unused bridges) records each in ``found``,
+        and goes on past a failure, recorded there too."""
+        found.removed += self.collect()
 
 
 class Differences:

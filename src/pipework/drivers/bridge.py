@@ -17,15 +17,17 @@ from ..marks import BRIDGE_MARK
 from ..netlink import messages as m
 from ..steps import Step
 from .base import no_support
-from .veth import VethDriver, veth_steps
+from .veth import UplinkHold, VethDriver, veth_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..engine.context import AttachContext
     from ..model import AttachSpec
     from ..netlink.messages import Link
+    from ..netlink.socket import NetlinkSocket
     from ..steps import Rollback
     from .base import Differences
+    from .idle import Collection
 
 RTMGRP_LINK = 1
 _STP_STATES = {1: "listening", 2: "learning", 4: "blocking"}
@@ -57,30 +59,67 @@ class BridgeDriver(VethDriver):
     def owns(self, link: Link, names: dict[int, str]) -> bool:
         return link.slave_kind == "bridge"
 
+    def collect_into(self, found: Collection) -> None:
+        """Remove the bridges pipework created that nothing uses any more (``idle``)."""
+        from ..netlink.socket import NetlinkSocket
+        from .idle import under_gc_lock
+
+        with NetlinkSocket() as nl:
+            if any(_marked(link) for link in nl.links(obj="for gc")):
+                under_gc_lock(found, "remove unused bridges", lambda: _remove_idle(nl, found))
+
 
 DRIVER = BridgeDriver()
+
+
+def _marked(link: Link) -> bool:
+    """A bridge pipework created: its alias is the mark, exactly. Only the host's root
+    writes a host link's alias, so no guest can forge it."""
+    return link.kind == "bridge" and link.alias == BRIDGE_MARK
+
+
+def _remove_idle(nl: NetlinkSocket, found: Collection) -> None:
+    """Under the exclusive bridge lock: read the host once, remove each idle marked bridge."""
+    from .idle import HostView
+
+    view = HostView(nl)
+    for link in view.links:
+        if not _marked(link) or view.in_use(link) is not None:
+            continue
+        try:
+            nl.delete_link(link.index, obj=f"unused bridge {link.name}")
+        except NetlinkError as exc:
+            found.failed.append(f"remove unused bridge {link.name}: {exc}")
+        else:
+            found.bridges.append(link.name)
 
 
 def _plan(ctx: AttachContext) -> list[Step]:
     spec = ctx.spec
     bridge_name = spec.host_if
     assert bridge_name is not None
+    # gc removes a bridge pipework created once it is unused: an attach relying on
+    # one holds the bridge lock from its first step until its port exists. A bridge
+    # without pipework's mark is never removed by gc, so attaching to it costs nothing.
+    hold = None
+    if ctx.uplink is None or ctx.uplink.alias == BRIDGE_MARK:
+        hold = UplinkHold(lambda rollback: _recheck_bridge(ctx, bridge_name, rollback))
     steps = []
     if ctx.uplink is None:
         steps.append(
             Step(
                 f"ip link add {bridge_name} type bridge && ip link set {bridge_name} up",
-                lambda rollback: _create_bridge(ctx, bridge_name, rollback),
+                lambda rollback: _create_bridge(ctx, bridge_name, rollback, hold),
             )
         )
     if spec.vlan is not None:
         steps.append(
             Step(
                 f"ip link set {bridge_name} type bridge vlan_filtering 1",
-                lambda rollback: _vlan_filtering(ctx, rollback),
+                lambda rollback: _vlan_filtering(ctx, rollback, hold),
             )
         )
-    steps += veth_steps(ctx, enslave=True)
+    steps += veth_steps(ctx, enslave=True, hold=hold)
     if spec.vlan is not None:
         vid = spec.vlan
         steps.append(
@@ -93,7 +132,11 @@ def _plan(ctx: AttachContext) -> list[Step]:
     return steps
 
 
-def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
+def _create_bridge(
+    ctx: AttachContext, name: str, rollback: Rollback, hold: UplinkHold | None = None
+) -> None:
+    if hold is not None:
+        hold.take(rollback)
     try:
         link = ctx.host.create_link(
             m.create_bridge(name, up=True), name=name, op="create bridge", obj=name
@@ -118,6 +161,20 @@ def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
     ctx.host.request(m.set_link(link.index, alias=BRIDGE_MARK), op="mark bridge", obj=name)
 
 
+def _recheck_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
+    """Under the bridge lock: the bridge found when planning may be gone since (a gc
+    removed it, unused and pipework's): make it again, as if it had been missing."""
+    if ctx.uplink is None:
+        return  # the next step creates it, under the lock
+    current = ctx.host.link(name)
+    if current is None:
+        _create_bridge(ctx, name, rollback)
+    elif current.kind != "bridge":
+        raise HostStateError(f"{name} was replaced while pipework was attaching, by a non-bridge")
+    else:
+        ctx.uplink = current
+
+
 def _delete_bridge_if_unused(ctx: AttachContext, index: int, name: str) -> str | None:
     """Undo of a bridge creation, unless a concurrent attach has already put ports on it."""
     ports = [link.name for link in ctx.host.links() if link.master == index]
@@ -127,8 +184,10 @@ def _delete_bridge_if_unused(ctx: AttachContext, index: int, name: str) -> str |
     return None
 
 
-def _vlan_filtering(ctx: AttachContext, rollback: Rollback) -> None:
+def _vlan_filtering(ctx: AttachContext, rollback: Rollback, hold: UplinkHold | None) -> None:
     """Turn on VLAN filtering, on a bridge that is ours or when the user allowed it."""
+    if hold is not None:
+        hold.take(rollback)
     bridge = ctx.uplink
     assert bridge is not None
     data = m.kind_data(bridge)

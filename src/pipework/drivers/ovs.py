@@ -3,15 +3,19 @@
 OVS keeps its configuration in its own database, so this driver talks to it with
 ``ovs-vsctl`` (one transaction per change). The port carries the original's
 external-ids (``pipework.interface``, ``pipework.bridge``, ``pipework.containerid``,
-``pipework.containername``, ``pipework.nspid``, ``pipework.vlan``), so that ``ls``,
-``detach`` and ``gc`` find it again; the veth's host end is marked too.
+``pipework.containername``, ``pipework.nspid``, ``pipework.vlan``), so that ``gc``
+finds it again; the veth's host end is marked too (its alias), which is what ``ls``
+and ``detach`` go by. A bridge pipework creates carries ``pipework=bridge``, so that
+``gc`` may remove it once unused. Only the host's root can write OVS's database:
+guests cannot forge these marks. They are read exactly, key and value, from
+ovs-vsctl's JSON output (``read_database``), never matched as text.
 """
 
 from __future__ import annotations
 
 from ..errors import CommandError
 from ..steps import Step
-from .veth import VethDriver, veth_steps
+from .veth import UplinkHold, VethDriver, veth_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,8 +24,13 @@ if TYPE_CHECKING:
     from ..netlink.messages import Link
     from ..steps import Rollback
     from .base import Differences
+    from .idle import Collection
 
 VSCTL = "ovs-vsctl"
+#: the external-ids keys every port pipework adds carries (the original's, too)
+PORT_KEYS = ("pipework.interface", "pipework.bridge")
+#: the external-id of an OVS bridge pipework created (as ``marks.BRIDGE_MARK`` on Linux)
+BRIDGE_KEY, BRIDGE_VALUE = "pipework", "bridge"
 
 
 class OvsDriver(VethDriver):
@@ -64,12 +73,30 @@ class OvsDriver(VethDriver):
     def release(self, link: Link) -> None:
         remove_port(link.name)  # the port's database record goes with the veth
 
-    def collect(self) -> list[str]:
-        removed = []
-        for bridge, port in stale_ports():
-            vsctl("--if-exists", "del-port", bridge, port, what=f"remove stale OVS port {port}")
-            removed.append(f"{bridge}:{port}")
-        return removed
+    def collect_into(self, found: Collection) -> None:
+        """Remove the ports of guests that are gone, each on its own (one that fails
+        is reported and the others still go), then the OVS bridges pipework created
+        that nothing uses any more."""
+        from .._lowlevel.programs import which
+
+        if which(VSCTL) is None:
+            return
+        try:
+            stale = stale_ports()
+        except CommandError as exc:
+            found.failed.append(str(exc))
+            return
+        for bridge, port in stale:
+            try:
+                vsctl(
+                    "--if-exists", "del-port", bridge, port,
+                    what=f"remove stale OVS port {port} from {bridge}",
+                )  # fmt: skip
+            except CommandError as exc:
+                found.failed.append(str(exc))
+            else:
+                found.removed.append(f"{bridge}:{port}")
+        _collect_bridges(found)
 
 
 DRIVER = OvsDriver()
@@ -139,23 +166,27 @@ def _plan(ctx: AttachContext) -> list[Step]:
     port = _Port()
     bridge = spec.host_if
     assert bridge is not None
+    # gc may remove an OVS bridge pipework created once it is unused: the attach holds
+    # the bridge lock from its first step until its port is added (an flock: cheap
+    # next to the ovs-vsctl runs, so taken whoever made the bridge)
+    hold = UplinkHold(lambda rollback: _recheck_bridge(ctx, bridge, rollback))
     steps = []
     if ctx.uplink is None:  # no such link: the name starts with ovs and OVS makes it
-        datapath = spec.ovs_datapath
-        extra = f" -- set bridge {bridge} datapath_type={datapath}" if datapath else ""
+        datapath = f" datapath_type={spec.ovs_datapath}" if spec.ovs_datapath else ""
         steps.append(
             Step(
-                f"ovs-vsctl add-br {bridge}{extra}",
-                lambda rollback: _create_bridge(ctx, bridge, rollback),
+                f"ovs-vsctl add-br {bridge} -- set bridge {bridge} "
+                f"external-ids:{BRIDGE_KEY}={BRIDGE_VALUE}{datapath}",
+                lambda rollback: _create_bridge(ctx, bridge, rollback, hold),
             )
         )
-    steps += veth_steps(ctx, enslave=False)
+    steps += veth_steps(ctx, enslave=False, hold=hold)
     tag = f" tag={spec.vlan}" if spec.vlan is not None else ""
     steps.append(
         Step(
             f"ovs-vsctl add-port {bridge} {ctx.host_ifname}{tag} -- set interface "
             f"{ctx.host_ifname} external-ids:pipework.interface={spec.container_ifname} …",
-            lambda rollback: _add_port(ctx, bridge, port, rollback),
+            lambda rollback: _add_port(ctx, bridge, port, rollback, hold),
         )
     )
     steps.append(
@@ -168,13 +199,25 @@ def _plan(ctx: AttachContext) -> list[Step]:
     return steps
 
 
-def _create_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
-    args = ["--may-exist", "add-br", name]
+def _create_bridge(
+    ctx: AttachContext, name: str, rollback: Rollback, hold: UplinkHold | None = None
+) -> None:
+    if hold is not None:
+        hold.take(rollback)
+    # One transaction makes the bridge and marks it: no window in which gc or a user
+    # sees it unmarked, and (no --may-exist) never a mark on a bridge someone else made.
+    mark = f"external-ids:{BRIDGE_KEY}={BRIDGE_VALUE}"
+    args = ["add-br", name, "--", "set", "bridge", name, mark]
     if ctx.spec.ovs_datapath:
-        args += ["--", "set", "bridge", name, f"datapath_type={ctx.spec.ovs_datapath}"]
+        args.append(f"datapath_type={ctx.spec.ovs_datapath}")
     if bridge_exists(name):  # another pipework made it meanwhile: not ours to remove
         return
-    vsctl(*args, what=f"create OVS bridge {name}")
+    try:
+        vsctl(*args, what=f"create OVS bridge {name}")
+    except CommandError:
+        if bridge_exists(name):  # made by another process between the look-up and now
+            return
+        raise
     ctx.created_bridge = True
     rollback.push(f"ovs-vsctl del-br {name}", lambda: _del_bridge_if_unused(name))
     # ovs-vsctl returns once ovs-vswitchd has taken the change, so a bridge whose
@@ -200,6 +243,20 @@ def _no_datapath(what: str, datapath: str) -> CommandError:
     )
 
 
+def _recheck_bridge(ctx: AttachContext, name: str, rollback: Rollback) -> None:
+    """Under the bridge lock: the OVS bridge found when planning may be gone since (a
+    gc removed it, unused and pipework's; its kernel link went with it): make it again."""
+    if ctx.uplink is None:
+        return  # the create step makes it, or says why it cannot
+    current = ctx.host.link(name)
+    if current is not None and current.index == ctx.uplink.index:
+        return
+    if bridge_exists(name):
+        ctx.uplink = current or ctx.uplink
+    else:
+        _create_bridge(ctx, name, rollback)
+
+
 def _del_bridge_if_unused(name: str) -> str | None:
     ports = [p for p in vsctl("list-ports", name, what=f"list ports of {name}").split() if p]
     if ports:
@@ -222,7 +279,10 @@ def external_ids(ctx: AttachContext, bridge: str) -> list[str]:
     return [f'external-ids:"{key}"="{value}"' for key, value in ids.items()]
 
 
-def _add_port(ctx: AttachContext, bridge: str, learnt: _Port, rollback: Rollback) -> None:
+def _add_port(
+    ctx: AttachContext, bridge: str, learnt: _Port, rollback: Rollback, hold: UplinkHold
+) -> None:
+    hold.take(rollback)
     port = ctx.host_ifname
     what = f"add port {port} to OVS bridge {bridge}"
     if not (ctx.finishing and port_bridge(port) == bridge):  # a killed run may have added it
@@ -243,6 +303,7 @@ def _add_port(ctx: AttachContext, bridge: str, learnt: _Port, rollback: Rollback
         "get", "bridge", bridge, "datapath_type",
         what=what,
     )  # fmt: skip
+    hold.release()  # the bridge has the port now: gc keeps it
     ofport, error, datapath = ([*out.splitlines(), "", "", ""])[:3]
     datapath = datapath.strip().strip('"') or "system"
     learnt.userspace = datapath == "netdev"
@@ -286,32 +347,196 @@ def stale_ports() -> list[tuple[str, str]]:
 
     On the kernel datapath such a port's ofport turns to -1; the userspace
     datapath keeps its number, so the test is whether the host still has a link
-    of that name (OVS ports live in the host's namespace).
+    of that name (OVS ports live in the host's namespace). A port is pipework's
+    when its one interface, named as the port, has both ``PORT_KEYS`` exactly.
     """
-    from .._lowlevel.programs import which
     from ..netlink.socket import NetlinkSocket
 
-    if which(VSCTL) is None:
-        return []
-    out = vsctl(
-        "--format=csv",
-        "--no-headings",
-        "--data=bare",
-        "--columns=name,ofport,external_ids",
-        "list",
-        "interface",
-        what="list OVS interfaces",
-    )
+    db = read_database()
     with NetlinkSocket() as nl:
         links = {link.name for link in nl.links()}
     stale = []
-    for line in out.splitlines():
-        name, _, rest = line.partition(",")
-        ofport, _, ids = rest.partition(",")
-        if "pipework.bridge=" not in ids:
-            continue
-        if name in links and ofport.strip() not in ("-1", "[]", ""):
-            continue
-        bridge = ids.split("pipework.bridge=", 1)[1].split()[0].strip('"')
-        stale.append((bridge, name))
+    for bridge in db.bridges:
+        for port in db.ports_of(bridge):
+            iface = db.interface_of(port)
+            if iface is None or not is_pipework_port(iface.external_ids):
+                continue
+            if iface.name in links and iface.ofport not in (None, -1):
+                continue
+            stale.append((bridge.name, port.name))
     return stale
+
+
+def is_pipework_port(external_ids: dict[str, str]) -> bool:
+    """Whether an interface's external-ids say pipework added it: each of ``PORT_KEYS``
+    is a key, exactly (a value or another key that merely contains the text is not)."""
+    return all(key in external_ids for key in PORT_KEYS)
+
+
+class OvsRow:
+    """One row of OVS's Bridge, Port or Interface table, the columns gc reads."""
+
+    __slots__ = ("external_ids", "name", "ofport", "refs", "uuid")
+
+    def __init__(
+        self,
+        uuid: str,
+        name: str,
+        refs: list[str],
+        external_ids: dict[str, str],
+        ofport: int | None = None,
+    ) -> None:
+        self.uuid = uuid
+        self.name = name
+        self.refs = refs  # a bridge's ports, a port's interfaces (uuids)
+        self.external_ids = external_ids
+        self.ofport = ofport
+
+
+class OvsDatabase:
+    """One reading of OVS's bridges, ports and interfaces, in one ovs-vsctl run."""
+
+    __slots__ = ("bridges", "interfaces", "ports")
+
+    def __init__(
+        self, bridges: list[OvsRow], ports: list[OvsRow], interfaces: list[OvsRow]
+    ) -> None:
+        self.bridges = bridges
+        self.ports = {row.uuid: row for row in ports}
+        self.interfaces = {row.uuid: row for row in interfaces}
+
+    def ports_of(self, bridge: OvsRow) -> list[OvsRow]:
+        return [self.ports[uuid] for uuid in bridge.refs if uuid in self.ports]
+
+    def interface_of(self, port: OvsRow) -> OvsRow | None:
+        """The port's interface when it has exactly one, named as the port (as
+        pipework adds them; a bond is never pipework's)."""
+        if len(port.refs) != 1:
+            return None
+        iface = self.interfaces.get(port.refs[0])
+        return iface if iface is not None and iface.name == port.name else None
+
+
+def read_database() -> OvsDatabase:
+    """Bridges, ports and interfaces with their external-ids, parsed from ovs-vsctl's
+    JSON (``--data=json``: a map is ``["map", [[key, value], ...]]``), so that keys and
+    values are compared exactly whatever quotes, commas or '=' they hold."""
+    what = "list OVS bridges, ports and interfaces"
+    out = vsctl(
+        "--format=json", "--data=json",
+        "--columns=_uuid,name,ports,external_ids", "list", "bridge", "--",
+        "--columns=_uuid,name,interfaces,external_ids", "list", "port", "--",
+        "--columns=_uuid,name,external_ids,ofport", "list", "interface",
+        what=what,
+    )  # fmt: skip
+    tables = _json_tables(out, what)
+    return OvsDatabase(*tables)
+
+
+def _json_tables(out: str, what: str) -> list[list[OvsRow]]:
+    """The rows of each table ovs-vsctl listed (one JSON document per line), each
+    column found by its heading."""
+    from .._lowlevel.jsonlite import loads
+
+    documents = [line for line in out.splitlines() if line.strip()]
+    if len(documents) != 3:
+        raise CommandError(f"{what}: unexpected ovs-vsctl output ({len(documents)} tables)")
+    tables = []
+    for text in documents:
+        try:
+            doc = loads(text)
+        except ValueError as exc:
+            raise CommandError(f"{what}: ovs-vsctl printed no JSON ({exc})") from None
+        rows = doc.get("data") if isinstance(doc, dict) else None
+        headings = doc.get("headings") if isinstance(doc, dict) else None
+        if not isinstance(rows, list) or not isinstance(headings, list):
+            raise CommandError(f"{what}: unexpected ovs-vsctl output (no data)")
+        tables.append([_row(dict(zip(headings, row))) for row in rows if isinstance(row, list)])
+    return tables
+
+
+def _row(columns: dict[object, object]) -> OvsRow:
+    name = columns.get("name")
+    refs = columns.get("ports", columns.get("interfaces", ["set", []]))
+    ofport = columns.get("ofport")
+    return OvsRow(
+        _uuid(columns.get("_uuid")),
+        name if isinstance(name, str) else "",
+        [_uuid(ref) for ref in _set(refs)],
+        ovsdb_map(columns.get("external_ids")),
+        ofport if isinstance(ofport, int) and not isinstance(ofport, bool) else None,
+    )
+
+
+def _set(value: object) -> list[object]:
+    """An OVSDB set: ``["set", [...]]``, or its one element alone."""
+    if isinstance(value, list) and len(value) == 2 and value[0] == "set":
+        return value[1] if isinstance(value[1], list) else []
+    return [value]
+
+
+def _uuid(value: object) -> str:
+    if isinstance(value, list) and len(value) == 2 and value[0] == "uuid":
+        return value[1] if isinstance(value[1], str) else ""
+    return ""
+
+
+def ovsdb_map(value: object) -> dict[str, str]:
+    """An OVSDB string map, ``["map", [[key, value], ...]]``, as a dict (empty when
+    it is anything else)."""
+    if not (isinstance(value, list) and len(value) == 2 and value[0] == "map"):
+        return {}
+    pairs = value[1] if isinstance(value[1], list) else []
+    return {
+        pair[0]: pair[1]
+        for pair in pairs
+        if isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], str)
+    }
+
+
+def _collect_bridges(found: Collection) -> None:
+    """Remove each OVS bridge pipework created whose only port is its own, and whose
+    kernel interface (if any) nobody configured; decided under the bridge lock."""
+    try:
+        marked = [b for b in read_database().bridges if _marked(b)]
+    except CommandError as exc:
+        found.failed.append(str(exc))
+        return
+    if marked:
+        from .idle import under_gc_lock
+
+        under_gc_lock(found, "remove unused OVS bridges", lambda: _remove_idle(found))
+
+
+def _marked(bridge: OvsRow) -> bool:
+    return bridge.external_ids.get(BRIDGE_KEY) == BRIDGE_VALUE
+
+
+def _remove_idle(found: Collection) -> None:
+    from ..netlink.socket import NetlinkSocket
+    from .idle import HostView
+
+    db = read_database()  # again: an attach may have added a port before the lock
+    with NetlinkSocket() as nl:
+        view = HostView(nl)
+        links = {link.name: link for link in view.links}
+        for bridge in db.bridges:
+            if not _marked(bridge) or any(p.name != bridge.name for p in db.ports_of(bridge)):
+                continue
+            link = links.get(bridge.name)
+            if link is not None and view.in_use(link, ovs=True) is not None:
+                continue
+            try:
+                vsctl(
+                    "--if-exists",
+                    "del-br",
+                    bridge.name,
+                    what=f"remove unused OVS bridge {bridge.name}",
+                )
+            except CommandError as exc:
+                found.failed.append(str(exc))
+            else:
+                found.bridges.append(bridge.name)

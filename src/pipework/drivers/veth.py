@@ -24,6 +24,9 @@ from .base import Driver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._lowlevel.hostlock import BridgeLock
     from ..engine.context import AttachContext
     from ..model import AttachSpec, Guest
     from ..netlink.messages import Link
@@ -63,8 +66,43 @@ def host_veth_name(container_ifname: str, guest: Guest) -> str:
     return f"v{container_ifname[:room]}{digest}{tag}"[:15]
 
 
-def veth_steps(ctx: AttachContext, *, enslave: bool) -> list[Step]:
-    """Create the pair (the host end a port of the Linux bridge when ``enslave``), mark it."""
+class UplinkHold:
+    """The bridge lock (``_lowlevel.hostlock``), held shared from the first step that
+    relies on a bridge ``gc`` may remove (one pipework created, or is creating) until
+    the port that uses it exists: ``gc`` decides under the same lock, exclusive, so
+    it never removes such a bridge between the attach finding it and using it.
+
+    Taking it re-reads the bridge (``recheck``): a ``gc`` may have removed it between
+    planning and the lock. The rollback releases it, whichever step fails.
+    """
+
+    __slots__ = ("_lock", "_recheck")
+
+    def __init__(self, recheck: Callable[[Rollback], None]) -> None:
+        self._lock: BridgeLock | None = None
+        self._recheck = recheck
+
+    def take(self, rollback: Rollback) -> None:
+        if self._lock is not None:
+            return
+        from .._lowlevel.hostlock import BridgeLock
+
+        lock = BridgeLock()
+        lock.shared()
+        self._lock = lock
+        rollback.push("# release the bridge lock", self.release)
+        self._recheck(rollback)
+
+    def release(self) -> None:
+        """Let gc in again: the port exists, the bridge is in use (idempotent)."""
+        if self._lock is not None:
+            self._lock.release()
+
+
+def veth_steps(ctx: AttachContext, *, enslave: bool, hold: UplinkHold | None = None) -> list[Step]:
+    """Create the pair (the host end a port of the Linux bridge when ``enslave``), mark it.
+    With ``hold``, the veth step takes it first, and lets it go once the host end is a
+    port of the bridge (``enslave``; OVS lets it go after adding the port)."""
     spec = ctx.spec
     mtu = spec.mtu or (ctx.uplink.mtu if ctx.uplink is not None else None)
     extra = f" address {format_mac(spec.mac)}" if spec.mac else ""
@@ -73,7 +111,7 @@ def veth_steps(ctx: AttachContext, *, enslave: bool) -> list[Step]:
         Step(
             f"ip link add {ctx.host_ifname}{f' mtu {mtu}' if mtu else ''}{master} up "
             f"type veth peer name {spec.container_ifname}{extra} netns {ctx.ns_word}",
-            lambda rollback: _create_veth(ctx, rollback, enslave),
+            lambda rollback: _create_veth(ctx, rollback, enslave, hold),
         ),
         Step(
             f"ip link set {ctx.host_ifname} alias '{_mark(ctx)}'",
@@ -86,7 +124,11 @@ def _mark(ctx: AttachContext) -> str:
     return veth_mark(ctx.guest.label, ctx.spec.container_ifname, ctx.guest.netns.inode)
 
 
-def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
+def _create_veth(
+    ctx: AttachContext, rollback: Rollback, enslave: bool, hold: UplinkHold | None
+) -> None:
+    if hold is not None:
+        hold.take(rollback)
     spec = ctx.spec
     uplink = ctx.uplink
     mtu = spec.mtu if spec.mtu is not None else (uplink.mtu if uplink is not None else None)
@@ -123,6 +165,8 @@ def _create_veth(ctx: AttachContext, rollback: Rollback, enslave: bool) -> None:
     rollback.push(f"ip link del {name}", undo)
     ctx.host_link = host_link
     ctx.guest_index = host_link.link  # the peer's index, inside the guest
+    if hold is not None and enslave:
+        hold.release()
 
 
 def _mark_host_end(ctx: AttachContext) -> None:

@@ -2,7 +2,11 @@
 
 The kernel removes a dead guest's interfaces by itself; what outlives them is
 state kept elsewhere: each driver's (Open vSwitch ports whose interface is gone,
-in OVS's database) and the state files of DHCP renewal processes that were killed.
+in OVS's database; the bridges pipework created that nothing uses any more) and
+the state files of DHCP renewal processes that were killed.
+
+One failure does not stop the rest: every driver collects, each failure is
+recorded (naming the object and the error) and reported at the end.
 """
 
 from __future__ import annotations
@@ -14,15 +18,29 @@ if TYPE_CHECKING:
     from typing import TypedDict
 
     class Collected(TypedDict):
-        removed: list[str]  # what each driver removed, as it names it (bridge:port)
+        removed: list[str]  # what each driver removed, as it names it (OVS: BRIDGE:PORT)
+        bridges: list[str]  # the unused bridges pipework created that were removed
         dhcp_state: list[str]  # the keys of renewal processes whose files were removed
+        failed: list[str]  # what could not be removed: one line each, object and error
 
 
 def collect() -> Collected:
     from ..dhcp import state
+    from ..drivers.idle import Collection
+    from ..errors import PipeworkError
 
-    removed = [item for kind in drivers.all_drivers() for item in kind.collect()]
+    found = Collection()
+    for kind in drivers.all_drivers():
+        try:
+            kind.collect_into(found)
+        except PipeworkError as exc:  # a driver's failure outside its own items
+            found.failed.append(str(exc))
     leases = state.stale()
     for name in leases:
         state.remove(name)
-    return {"removed": removed, "dhcp_state": leases}
+    return {
+        "removed": found.removed,
+        "bridges": found.bridges,
+        "dhcp_state": leases,
+        "failed": found.failed,
+    }
