@@ -329,10 +329,35 @@ def test_route_rule_and_tc_are_passthrough_commands(tool, argv0):
     ids=["leading-dash", "tc-qdisc", "option-like", "odd-words"],
 )
 def test_passthrough_arguments_are_kept_verbatim(args):
-    for tool in ("route", "rule", "tc"):
+    # tc's own options come first and only output ones pass (test_tc_options_...)
+    tools = ("route", "rule") if args[0].startswith("-") else ("route", "rule", "tc")
+    for tool in tools:
         command = parse_legacy([tool, "c1", *args])
         assert isinstance(command, PassthroughCommand)
         assert command.args == args
+
+
+@pytest.mark.parametrize(
+    ("args", "ok"),
+    [
+        (("-s", "-d", "-j", "qdisc", "show"), True),
+        (("--json", "-p", "class", "show", "dev", "eth1"), True),
+        (("qdisc", "add", "dev", "eth1", "root", "handle", "1:", "netem", "-n"), True),
+        (("-n", "other", "qdisc", "show"), False),
+        (("-net", "other", "qdisc", "show"), False),
+        (("-b", "/etc/shadow"), False),
+        (("-force", "-batch", "file"), False),
+        (("-conf", "/etc/shadow", "qdisc", "show"), False),
+        (("--", "qdisc"), False),
+        (("exec", "bpf", "dbg"), False),
+    ],
+)
+def test_tc_options_that_would_leave_the_guest_are_refused(args, ok):
+    if ok:
+        assert parse_legacy(["tc", "c1", *args]).args == args  # type: ignore[union-attr]
+    else:
+        with pytest.raises(UsageError):
+            parse_legacy(["tc", "c1", *args])
 
 
 def test_passthrough_without_arguments_has_an_empty_argument_tuple():
