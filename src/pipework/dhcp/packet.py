@@ -3,7 +3,11 @@
 Decoding is written for hostile input: a reply comes from whatever answers on the
 guest's network. Any malformation (a short packet, an option running past the
 end, a bad length, an overload pointing at garbage) raises ``MalformedReply``
-and nothing else; every value is checked before it is used.
+and nothing else; every value is checked before it is used. A name (the domain,
+the host name) is taken only when it is one (``dns_name``): a string a server
+chose goes into the guest's resolv.conf and into files on the host, and a
+newline in it would be a line of the server's choosing, an escape sequence a
+terminal's. An option that is not a name is left out, as dhclient does.
 """
 
 from __future__ import annotations
@@ -117,11 +121,48 @@ class Message(Record):
         seconds: int = _U32.unpack(value)[0]
         return seconds
 
-    def text(self, code: int) -> str | None:
+    def name(self, code: int, *, several: bool = False) -> str | None:
+        """A name option (host name, domain name), or None when it is absent or is
+        not a name (``dns_name``); ``several``: a list of names separated by spaces,
+        which some servers send in the domain name option."""
         value = self.options.get(code)
         if value is None:
             return None
-        return value.split(b"\0", 1)[0].decode("ascii", "replace")
+        value = value.split(b"\0", 1)[0]  # some servers count a C string's final NUL
+        return dns_names(value) if several else dns_name(value)
+
+
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+#: resolv.conf(5): a search list of at most six domains, 256 characters in all
+_MAX_NAMES, _MAX_NAMES_LENGTH = 6, 256
+
+
+def dns_name(value: bytes | str) -> str | None:
+    """``value`` as a host or domain name, or None when it is not one: ASCII labels
+    of letters, digits, '-' and '_' (1 to 63 each, none starting with '-'), joined by
+    single dots, an optional final dot, 253 characters at most. Nothing else (no
+    newline, control or escape character, space or non-ASCII byte) can pass."""
+    raw = value.encode("ascii", "replace") if isinstance(value, str) else value
+    if not raw or len(raw) > 254 or (len(raw) == 254 and not raw.endswith(b".")):
+        return None
+    labels = raw[:-1].split(b".") if raw.endswith(b".") and len(raw) > 1 else raw.split(b".")
+    for label in labels:
+        if not 0 < len(label) <= 63 or label[0] == 0x2D or not _NAME_BYTES.issuperset(label):
+            return None
+    return raw.decode("ascii")
+
+
+def dns_names(value: bytes | str) -> str | None:
+    """A list of names separated by single spaces (a search list), or None when any
+    of them is not a name or there are too many for resolv.conf."""
+    raw = value.encode("ascii", "replace") if isinstance(value, str) else value
+    names = raw.split(b" ")
+    if len(names) > _MAX_NAMES or len(raw) > _MAX_NAMES_LENGTH:
+        return None
+    checked = [dns_name(name) for name in names]
+    if None in checked:
+        return None
+    return " ".join(name for name in checked if name)
 
 
 def encode(

@@ -15,10 +15,11 @@ import os
 from .._lowlevel import jsonlite
 from .._lowlevel.statedir import ROOT, write_atomically
 from .client import Lease
+from .packet import dns_name, dns_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 STATE_DIR = ROOT + "/dhcp"
 
@@ -67,9 +68,10 @@ def lease_to_json(lease: Lease) -> dict[str, object]:
 def lease_from_json(data: Mapping[str, object]) -> Lease:
     """The lease ``lease_to_json`` wrote; ValueError when the record is not one."""
 
-    def text(key: str) -> str | None:
+    def name(key: str, check: Callable[[str], str | None]) -> str | None:
+        # written from a checked lease, but a name that is not one never goes further
         value = data[key]
-        return value if isinstance(value, str) else None
+        return check(value) if isinstance(value, str) else None
 
     def items(key: str) -> list[object]:
         value = data[key]
@@ -103,8 +105,8 @@ def lease_from_json(data: Mapping[str, object]) -> Lease:
         routers=tuple(_packed(str(v)) for v in items("routers")),
         routes=tuple(routes),
         dns=tuple(_packed(str(v)) for v in items("dns")),
-        domain=text("domain"),
-        hostname=text("hostname"),
+        domain=name("domain", dns_names),
+        hostname=name("hostname", dns_name),
         mtu=whole(mtu) if mtu is not None else None,
         server=_packed(str(data["server"])),
         lease_time=whole(data["lease_time"]),
