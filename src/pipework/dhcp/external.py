@@ -12,14 +12,28 @@ lease is there, unless the ``-f`` form asked to keep the client.
 
 What the original got wrong is fixed: run naively in a network namespace, the
 clients' scripts rewrite the host's /etc/resolv.conf (and may set the host's
-hostname). Here each client runs in a mount namespace of its own where /etc is
-an overlay whose writes land in a private tmpfs, and in a UTS namespace of its
-own: nothing it writes under /etc, nor its hostname, reaches the host.
+hostname, restart its time daemon...). Here each client runs in a mount
+namespace and a UTS namespace of its own (``_sandbox``), where:
+
+- /etc is an overlay whose writes land in a private tmpfs, and /etc/resolv.conf
+  in it is a private regular file, whatever the host's is a link to (Debian's
+  dhclient-script and dhcpcd's hooks ``readlink -f`` it and write the target,
+  under /run with systemd-resolved or resolvconf);
+- /run is a private tmpfs: the pid files, dhcpcd's control socket and hook
+  state, resolvconf's and systemd's run-time files never reach the host's;
+- /var/lib/dhcp, /var/lib/dhcpcd and /var/db/dhcpcd are private and empty:
+  lease files named by interface only (every guest's eth1) and the host's
+  DUID are neither read nor written.
+
+A client kept running (``-f``, and dhcpcd, which stays) keeps that namespace for
+its renewals. Its pid files live in the private /run, so pipework stops a client
+by its sandbox, not by a pid file: ``stop_clients``.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from ..errors import CommandError
 from ..steps import Step
@@ -34,6 +48,8 @@ _PACKAGES = {"udhcpc": "udhcpc", "dhclient": "isc-dhcp-client", "dhcpcd": "dhcpc
 SANDBOX_DIR = "/run/pipework/dhcp-sandbox"
 CLONE_NEWNS, CLONE_NEWUTS = 0x00020000, 0x04000000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
+#: each private tmpfs: resolv.conf, a lease file, pid files; bounded all the same
+TMPFS_SIZE = "16m"
 
 
 def guest_word(name: str) -> str:
@@ -83,81 +99,93 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
     not_ready = ctx.driver.wait_ready(ctx)
     if not_ready:
         rollback.notes.append(not_ready)
+    # on the host, an empty directory: detach's sign that clients may be running;
+    # the sandboxes themselves are mounted at KEY beneath it in the private /run
     os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)
     what = f"{dhcp.client} on {ctx.spec.container_ifname} in {ctx.guest.label}"
-    # The sandbox's tmpfs is mounted at a directory named for this guest interface:
-    # that mount, in a client's mount namespace, is how detach knows the client is
-    # one pipework started (clients rewrite their argv and environment).
-    sandbox = f"{SANDBOX_DIR}/{ctx.guest.netns.inode}-{ctx.spec.container_ifname}"
-    os.makedirs(sandbox, mode=0o700, exist_ok=True)
-    private_run = "/run/dhcpcd" if dhcp.client == "dhcpcd" else None
-    if private_run:
-        os.makedirs(private_run, mode=0o755, exist_ok=True)
+    key = f"{ctx.guest.netns.inode}-{ctx.spec.container_ifname}"
     try:
         with inside(ctx.guest.netns):  # the child inherits the namespace of this thread
             status = subprocess.call(
-                argv,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=lambda: _sandbox(sandbox, private_run),
+                argv, stdin=subprocess.DEVNULL, preexec_fn=lambda: _sandbox(key)
             )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CommandError(f"run {what}: {exc}") from None
-    finally:
-        # mounted only in the client's namespace: on the host an empty directory
-        os.rmdir(sandbox)
     if status != 0:
         raise CommandError(f"{what} exited with status {status}: no lease", returncode=1)
-    name = guest_word(ctx.guest.name)
-    if dhcp.client == "udhcpc" and not dhcp.foreground:
-        _unlink(f"/var/run/udhcpc.{name}.pid")
-    elif dhcp.client == "dhclient" and not dhcp.foreground:
-        _kill_from_pid_file(f"/var/run/dhclient.{name}.pid")
+    if dhcp.client == "dhclient" and not dhcp.foreground:
+        # the original kills it through its pid file, which is in the sandbox's /run
+        stop_clients(ctx.guest.netns.inode, ctx.spec.container_ifname)
+    # udhcpc -q has exited, and its pid file went with its private /run
 
 
-def _sandbox(base: str, private_run: str | None) -> None:
-    """In the child, before exec: a mount namespace where /etc is an overlay over a
-    private tmpfs mounted at ``base``, and a UTS namespace. ``private_run`` gets a
-    tmpfs of its own too (dhcpcd keeps its pid file and control socket there, named
-    for the interface only: every guest's eth1 would collide). Fails, and the
-    client never runs, rather than run it unprotected."""
+#: what the clients write under /var: lease databases (dhclient, dhcpcd; BSD's path
+#: too), dhcpcd's DUID and secret
+PRIVATE_STATE_DIRS = ("/var/lib/dhcp", "/var/lib/dhcpcd", "/var/db/dhcpcd")
+
+
+def _sandbox(key: str) -> None:
+    """In the child, before exec: the client's mount and UTS namespaces (see the
+    module docstring). Fails, and the client never runs, rather than run it
+    unprotected. The sandbox's tmpfs is mounted at SANDBOX_DIR/KEY in the private
+    /run: that mount, in a process's mountinfo, is how ``stop_clients`` knows the
+    client is one pipework started (clients rewrite their argv and environment)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
 
-    def check(result: int, what: str) -> None:
-        if result != 0:
+    def mount(source: str, target: str, fstype: str | None, flags: int, data: str) -> None:
+        if libc.mount(source.encode(), target.encode(), fstype and fstype.encode(), flags,
+                      data.encode() if data else None) != 0:  # fmt: skip
             errno = ctypes.get_errno()
-            raise OSError(errno, f"{what}: {os.strerror(errno)}")
+            raise OSError(errno, f"mount {fstype or source} on {target}: {os.strerror(errno)}")
 
-    check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
-    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
-    check(libc.mount(b"tmpfs", base.encode(), b"tmpfs", 0, b"mode=0700"), "mount a tmpfs")
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWUTS) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"unshare: {os.strerror(errno)}")
+    mount("none", "/", None, MS_REC | MS_PRIVATE, "")
+    resolv_conf = _host_resolv_conf()  # read while the host's /run is still there
+    mount("tmpfs", "/run", "tmpfs", 0, f"mode=0755,size={TMPFS_SIZE}")
+    if os.path.isdir("/var/run") and not os.path.islink("/var/run"):
+        mount("tmpfs", "/var/run", "tmpfs", 0, f"mode=0755,size={TMPFS_SIZE}")
+    base = f"{SANDBOX_DIR}/{key}"
+    os.makedirs(base, mode=0o700)
+    mount("tmpfs", base, "tmpfs", 0, f"mode=0700,size={TMPFS_SIZE}")
     os.mkdir(base + "/upper")
     os.mkdir(base + "/work")
-    options = f"lowerdir=/etc,upperdir={base}/upper,workdir={base}/work"
-    check(libc.mount(b"overlay", b"/etc", b"overlay", 0, options.encode()), "overlay /etc")
+    mount(
+        "overlay", "/etc", "overlay", 0, f"lowerdir=/etc,upperdir={base}/upper,workdir={base}/work"
+    )
+    _private_resolv_conf(resolv_conf)
     os.makedirs("/etc/dhclient", exist_ok=True)  # the original's -lf directory, in the overlay
-    if private_run:
-        check(libc.mount(b"tmpfs", private_run.encode(), b"tmpfs", 0, b"mode=0755"), "tmpfs")
+    for directory in PRIVATE_STATE_DIRS:
+        if os.path.isdir(directory):
+            mount("tmpfs", directory, "tmpfs", 0, f"mode=0755,size={TMPFS_SIZE}")
 
 
-def _unlink(path: str) -> None:
+def _host_resolv_conf() -> bytes | None:
+    """The host's resolver configuration, through any links (the scripts may keep
+    its nameserver lines), or None when there is none to read."""
     try:
-        os.unlink(path)
+        with open("/etc/resolv.conf", "rb") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return None
+
+
+def _private_resolv_conf(content: bytes | None) -> None:
+    """/etc/resolv.conf in the overlay as a regular file of its own: a link would
+    send the scripts' writes to its target, outside the overlay."""
+    try:
+        info = os.lstat("/etc/resolv.conf")
     except FileNotFoundError:
-        pass
-
-
-def _kill_from_pid_file(path: str) -> None:
-    import signal
-
-    try:
-        with open(path) as f:
-            pid = int(f.read().strip())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
-    _unlink(path)
+        return  # a script that writes one creates it in the overlay
+    if stat.S_ISREG(info.st_mode):
+        return  # the overlay copies it up on the first write
+    os.unlink("/etc/resolv.conf")  # a whiteout in the upper layer, the host's link untouched
+    fd = os.open("/etc/resolv.conf", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with open(fd, "wb") as f:
+        f.write(content or b"")
 
 
 def stop_clients(netns_inode: int, ifname: str) -> list[int]:
