@@ -94,3 +94,25 @@ def test_an_unreadable_namespace_is_not_called_missing(make_bridge):
         res.stderr
     )
     assert "Permission denied (EACCES)" in res.stderr
+
+
+def test_identical_concurrent_attaches_both_succeed(make_netns, make_bridge):
+    """Two identical attaches at once: one does it, the other waits for it and finds
+    it done; neither fails with "attached differently", and the route is there."""
+    br = make_bridge()
+    for round_ in range(20):
+        ns = make_netns()
+        address = f"198.51.100.{10 + round_}/24"
+        argv = [PIPEWORK, br, ns, f"{address}@198.51.100.1"]
+        procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outcomes = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in procs]
+        for p in procs:
+            if p.stderr:
+                p.stderr.close()
+        assert [code for code, _ in outcomes] == [0, 0], outcomes
+        assert sum("nothing changed" in err for _, err in outcomes) == 1, outcomes
+        routes = sh("ip", "-n", ns, "route", "show", "default").stdout
+        assert "via 198.51.100.1 dev eth1" in routes, (round_, routes)
+        shown = sh("ip", "-n", ns, "addr", "show", "dev", "eth1").stdout
+        assert address in shown
+        sh("ip", "netns", "del", ns)

@@ -1,4 +1,5 @@
-"""The host-wide lock between attaches and ``gc`` over the bridges pipework created.
+"""Host-wide locks: attaches and ``gc`` over the bridges pipework created, and one
+attach at a time per guest interface (``InterfaceLock``, below).
 
 ``gc`` removes a bridge pipework created once nothing uses it. An attach finds
 (or creates) such a bridge and only milliseconds later makes the port that uses
@@ -20,17 +21,28 @@ from __future__ import annotations
 
 import os
 import time
+from errno import EACCES, EAGAIN
 
 from ..errors import HostStateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: the lock file; PIPEWORK_STATE_DIR moves it (with the DHCP state) for tests
 LOCK_NAME = "bridges.lock"
 #: how long an attach waits for a gc that holds the lock (gc holds it for milliseconds)
 SHARED_WAIT_S = 10.0
+#: the per-interface lock file, and how long an attach waits for another attach of
+#: the same guest interface (one with DHCP lasts as long as the server takes)
+INTERFACE_LOCK_NAME = "interfaces.lock"
+INTERFACE_WAIT_S = 120.0
 
 
-def lock_path() -> str:
-    return os.environ.get("PIPEWORK_STATE_DIR", "/run/pipework") + "/" + LOCK_NAME
+def lock_path(name: str = LOCK_NAME) -> str:
+    from .statedir import ROOT
+
+    return f"{ROOT}/{name}"
 
 
 class BridgeLock:
@@ -68,30 +80,90 @@ class BridgeLock:
         if self._fd >= 0:
             return True
         fd = _open()
-        # Polled with LOCK_NB, never a blocking flock: a holder that is stopped
-        # (SIGSTOP, a debugger) must not hang us without an end. Holders keep it
-        # for milliseconds, so the first tries are close together.
-        deadline = time.monotonic() + timeout
-        pause = 0.001
-        while True:
-            try:
-                flock(fd, (LOCK_EX if exclusive else LOCK_SH) | LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
-                continue
-            except BaseException:
-                os.close(fd)
-                raise
-            self._fd = fd
+        try:
+            taken = _poll(lambda: flock(fd, (LOCK_EX if exclusive else LOCK_SH) | LOCK_NB), timeout)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not taken:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+
+class InterfaceLock:
+    """One guest interface attached by one pipework at a time.
+
+    Two identical attaches started together would otherwise interleave: the second
+    finds the first's attachment half-made and finishes it while the first still
+    works (two default-route replacements racing, one failing, its rollback taking
+    the other's route). With the lock the second waits, then finds it done.
+
+    One byte of one file per guest interface (its key hashed to an offset), locked
+    with fcntl record locks: attaches of different interfaces never wait for each
+    other (a hash collision only makes two wait in turn), no file per interface
+    piles up in /run, and the kernel drops the locks when the process dies. The
+    file stays open for the process's life: closing any descriptor of it would drop
+    all of this process's locks on it.
+    """
+
+    __slots__ = ("_offset", "held", "what")
+    _fd = -1
+
+    def __init__(self, netns_inode: int, ifname: str, what: str) -> None:
+        from binascii import crc32
+
+        self._offset = crc32(f"{netns_inode}-{ifname}".encode())
+        self.what = what
+        self.held = False
+
+    def take(self, timeout: float = INTERFACE_WAIT_S) -> None:
+        from fcntl import LOCK_EX, LOCK_NB, lockf
+
+        if self.held:
+            return
+        cls = type(self)
+        if cls._fd < 0:
+            cls._fd = _open(INTERFACE_LOCK_NAME)
+        fd, offset = cls._fd, self._offset
+        if not _poll(lambda: lockf(fd, LOCK_EX | LOCK_NB, 1, offset), timeout):
+            raise HostStateError(
+                f"another pipework has been attaching {self.what} for {timeout:g} s",
+                hint="is one stopped? let it finish, or kill it, and attach again",
+            )
+        self.held = True
+
+    def release(self) -> None:
+        from fcntl import LOCK_UN, lockf
+
+        if self.held:
+            self.held = False
+            lockf(type(self)._fd, LOCK_UN, 1, self._offset)
+
+
+def _poll(attempt: Callable[[], object], timeout: float) -> bool:
+    """Call ``attempt`` (a non-blocking lock) until it does not raise that the lock is
+    taken, for at most ``timeout`` seconds. Never a blocking lock: a holder that is
+    stopped (SIGSTOP, a debugger) must not hang us without an end. Holders keep
+    these locks for milliseconds, so the first tries are close together."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            attempt()
             return True
+        except OSError as exc:  # flock: EWOULDBLOCK; fcntl record locks: EACCES or EAGAIN
+            if exc.errno not in (EACCES, EAGAIN):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
-def _open() -> int:
-    path = lock_path()
+def _open(name: str = LOCK_NAME) -> int:
+    path = lock_path(name)
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         # O_NOFOLLOW: the file is only ever a plain file pipework made; never a link

@@ -140,9 +140,10 @@ def _gc(command: ModernCommand) -> int:
     collected = collect()
     removed, bridges = collected["removed"], collected["bridges"]
     leases, failed = collected["dhcp_state"], collected["failed"]
+    records = collected["records"]
     if command.flag("json"):
         _print_json(collected)
-    elif removed or bridges or leases:
+    elif removed or bridges or leases or records:
         if removed:
             sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")
         if bridges:
@@ -150,6 +151,10 @@ def _gc(command: ModernCommand) -> int:
         if leases:
             sys.stdout.write(
                 f"removed the state of dead DHCP renewal processes: {', '.join(leases)}\n"
+            )
+        if records:
+            sys.stdout.write(
+                f"forgot the NICs moved into guests that are gone: {', '.join(records)}\n"
             )
     elif not failed:
         sys.stdout.write("nothing to collect\n")

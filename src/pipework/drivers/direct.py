@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..netlink.messages import Link
     from ..netlink.socket import NetlinkSocket
     from ..steps import Rollback
+    from .idle import Collection
 
 
 class DirectDriver(Driver):
@@ -82,10 +83,10 @@ class DirectDriver(Driver):
             f"{link.name} (given back to the host as {original})",
         )
 
-    def collect(self) -> list[str]:
+    def collect_into(self, found: Collection) -> None:
         """Records of NICs whose guest is gone (the kernel gave a NIC back, or
         destroyed a virtual one, when its namespace went)."""
-        return [f"record {name}" for name in stale_records()]
+        found.records += stale_records()
 
 
 DRIVER = DirectDriver()

@@ -61,11 +61,12 @@ class Collection:
     """What one ``gc`` removed, and what it could not remove (each failure one line
     naming the step, the object and the error); each driver's ``collect_into`` adds to it."""
 
-    __slots__ = ("bridges", "failed", "removed")
+    __slots__ = ("bridges", "failed", "records", "removed")
 
     def __init__(self) -> None:
         self.removed: list[str] = []  # as each kind names it: an OVS port is BRIDGE:PORT
         self.bridges: list[str] = []  # unused bridges pipework created
+        self.records: list[str] = []  # host-side records of NICs whose guest is gone
         self.failed: list[str] = []
 
 

@@ -151,6 +151,8 @@ def _create_veth(
         unfinished = _replace_or_refuse(ctx)  # raises, unless there is nothing to refuse
         if unfinished is not None:
             _finish(ctx, rollback, unfinished, enslave)
+            if hold is not None and enslave:
+                hold.release()
             return
         host_link = ctx.host.create_link(req, name=name, op="create veth", obj=obj)
     if host_link is None:  # the guest died at this very moment, taking the pair with it

@@ -7,6 +7,7 @@ AttachSpec -> drivers.choose() -> guests.resolve() -> plan.compose() -> executor
 from __future__ import annotations
 
 from .. import drivers
+from .._lowlevel.hostlock import InterfaceLock
 from ..errors import AlreadyAttached, PipeworkError
 from ..guests import resolve
 from ..model import Attachment
@@ -163,7 +164,10 @@ def _apply(
     if target is None:
         target = drivers.choose(spec, host)
     ctx = AttachContext(spec, guest, host, target.driver, target.link, arp_from_host=arp_from_host)
+    name = ctx.spec.container_ifname
+    lock = InterfaceLock(guest.netns.inode, name, f"{name} in {guest.label}")
     try:
+        lock.take()
         steps = plan.compose(ctx)
         try:
             notes = executor.apply(steps, verbose=verbose)
@@ -175,6 +179,8 @@ def _apply(
     except BaseException:
         ctx.close()
         raise
+    finally:
+        lock.release()
     return ctx, notes
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     class Collected(TypedDict):
         removed: list[str]  # what each driver removed, as it names it (OVS: BRIDGE:PORT)
         bridges: list[str]  # the unused bridges pipework created that were removed
+        records: list[str]  # records of moved NICs whose guest is gone (drivers/direct)
         dhcp_state: list[str]  # the keys of renewal processes whose files were removed
         failed: list[str]  # what could not be removed: one line each, object and error
 
@@ -41,6 +42,7 @@ def collect() -> Collected:
     return {
         "removed": found.removed,
         "bridges": found.bridges,
+        "records": found.records,
         "dhcp_state": leases,
         "failed": found.failed,
     }
