@@ -348,3 +348,83 @@ def _sandboxed_clients(ns: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+# --- item 1: the undo goes through the same fds ------------------------------------------
+
+
+class _Netns:
+    def __init__(self, pid: int) -> None:
+        self.inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+class _Guest:
+    """What resolvconf needs of a resolved guest, for a container's process."""
+
+    def __init__(self, pid: int) -> None:
+        self.runtime, self.name, self.label = "pid", str(pid), f"pid:{pid}"
+        self.pid = pid
+        self.netns = _Netns(pid)
+
+    def alive(self) -> bool:
+        return True
+
+
+def _write_dns(pid: int) -> Callable[[], object]:
+    """Write the container's resolv.conf as --dns does; its undo."""
+    from pipework.dhcp.resolvconf import write_guest_resolv_conf
+
+    undos: list[Callable[[], object]] = []
+    guest = _Guest(pid)
+    write_guest_resolv_conf(guest, [SERVER], None, lambda _what, undo: undos.append(undo))  # type: ignore[arg-type]
+    assert len(undos) == 1
+    return undos[0]
+
+
+def test_the_undo_restores_the_old_resolv_conf(container):
+    roots: list[Path] = []
+
+    def lay_out(root: Path) -> None:
+        (root / "etc").mkdir()
+        (root / "etc" / "resolv.conf").write_text("nameserver 192.0.2.53\n")
+        roots.append(root)
+
+    undo = _write_dns(container(lay_out))
+    resolv = roots[0] / "etc" / "resolv.conf"
+    assert f"nameserver {SERVER}" in resolv.read_text()
+    undo()
+    assert resolv.read_text() == "nameserver 192.0.2.53\n"
+
+
+def test_the_undo_removes_the_resolv_conf_it_created(container):
+    roots: list[Path] = []
+
+    def lay_out(root: Path) -> None:
+        (root / "etc").mkdir()
+        roots.append(root)
+
+    undo = _write_dns(container(lay_out))
+    assert (roots[0] / "etc" / "resolv.conf").is_file()
+    undo()
+    assert list((roots[0] / "etc").iterdir()) == []
+
+
+def test_a_link_swapped_in_after_the_write_is_not_followed_by_the_undo(container, victim: Path):
+    roots: list[Path] = []
+    (victim / "resolv.conf").write_text("nameserver 192.0.2.99\n")
+
+    def lay_out(root: Path) -> None:
+        (root / "etc").mkdir()
+        (root / "etc" / "resolv.conf").write_text("nameserver 192.0.2.53\n")
+        roots.append(root)
+
+    undo = _write_dns(container(lay_out))
+    # the container replaces its resolv.conf with a link to the host between the
+    # write and a rollback: the undo puts the old content back into the file it
+    # wrote (now unlinked), never through the new name
+    resolv = roots[0] / "etc" / "resolv.conf"
+    resolv.unlink()
+    resolv.symlink_to(os.path.relpath(victim / "resolv.conf", resolv.parent))
+    undo()
+    assert (victim / "resolv.conf").read_text() == "nameserver 192.0.2.99\n"
+    assert resolv.is_symlink()
