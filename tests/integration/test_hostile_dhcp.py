@@ -217,3 +217,16 @@ def test_an_unusable_ack_is_reported_as_rejected(rogue, make_netns, config, why)
     assert "is a DHCP server on this network" not in res.stderr
     assert time.monotonic() - started < 15, "it waited for the whole timeout"
     assert link("eth1", netns=ns) is None
+
+
+def test_a_classless_route_with_host_bits_does_not_fail_the_attach(rogue, make_netns):
+    """Option 121 with 203.0.113.77/20 (host bits past the width): the kernel refuses
+    such a route (EINVAL), so a server could fail every attach; the route goes in
+    as the network it names."""
+    route = bytes([20, 203, 0, 113, *map(int, SERVER.split("."))])  # 203.0.113.x/20
+    server = rogue(routers=[SERVER], extra={"121": route.hex()})
+    ns = make_netns()
+    res = pipework(server.bridge, ns, "dhcp")
+    assert res.returncode == 0, res.stderr
+    routes = [r["dst"] for r in ip_json("-4", "route", "show", netns=ns)]
+    assert "203.0.112.0/20" in routes, routes

@@ -287,7 +287,11 @@ def classless_routes(value: bytes) -> list[tuple[bytes, int, bytes]]:
         end = i + 1 + significant + 4
         if end > len(value):
             raise MalformedReply("classless static routes option ends in the middle of a route")
-        destination = value[i + 1 : i + 1 + significant] + bytes(4 - significant)
+        raw = int.from_bytes(value[i + 1 : i + 1 + significant] + bytes(4 - significant), "big")
+        # host bits set past the width are the server's error; the kernel refuses such
+        # a route (EINVAL), which would let any server fail the attach: drop them
+        mask = (0xFFFFFFFF << (32 - width)) & 0xFFFFFFFF
+        destination = (raw & mask).to_bytes(4, "big")
         routes.append((destination, width, value[i + 1 + significant : end]))
         i = end
     return routes
