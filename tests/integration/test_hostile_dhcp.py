@@ -230,3 +230,35 @@ def test_a_classless_route_with_host_bits_does_not_fail_the_attach(rogue, make_n
     assert res.returncode == 0, res.stderr
     routes = [r["dst"] for r in ip_json("-4", "route", "show", netns=ns)]
     assert "203.0.112.0/20" in routes, routes
+
+
+def test_a_kept_client_goes_when_a_later_step_fails(rogue, spawn):
+    """dhclient -f stays running after its lease; if a step after it fails (here the last,
+    the check that the guest still runs), the rollback stops it: nothing pipework
+    started outlives the attach it belonged to."""
+    require(have("dhclient"), "dhclient is not installed")
+    server = rogue(routers=[SERVER])
+    guest = spawn("unshare", "-n", "sleep", "600")
+    wait_until(lambda: os.readlink(f"/proc/{guest.pid}/exe").endswith("sleep"), 10, "exec")
+    probe = pipework("-v", server.bridge, str(guest.pid), "dhclient-f", timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    steps = sum(1 for line in probe.stderr.splitlines() if line.startswith("+ "))
+    assert pipework("detach", str(guest.pid)).returncode == 0
+    inode = os.stat(f"/proc/{guest.pid}/ns/net").st_ino
+
+    def clients() -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                same = os.stat(f"/proc/{pid}/ns/net").st_ino == inode
+                if same and os.readlink(f"/proc/{pid}/exe").endswith("dhclient"):
+                    found.append(int(pid))
+        return found
+
+    wait_until(lambda: not clients(), 10, "detach stops the probe's dhclient")
+    res = pipework(
+        server.bridge, str(guest.pid), "dhclient-f", env={"PIPEWORK_INJECT_FAULT": str(steps)},
+        timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 1 and "injected fault" in res.stderr, res.stderr
+    wait_until(lambda: not clients(), 10, "the rollback stops dhclient")

@@ -113,10 +113,17 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
         raise CommandError(f"run {what}: {exc}") from None
     if status != 0:
         raise CommandError(f"{what} exited with status {status}: no lease", returncode=1)
+    inode, ifname = ctx.guest.netns.inode, ctx.spec.container_ifname
+    # a client left running (dhcpcd, the -f forms) goes if a later step fails
+    rollback.push(f"kill the {dhcp.client} pipework started", lambda: _stop(inode, ifname))
     if dhcp.client == "dhclient" and not dhcp.foreground:
         # the original kills it through its pid file, which is in the sandbox's /run
         stop_clients(ctx.guest.netns.inode, ctx.spec.container_ifname)
     # udhcpc -q has exited, and its pid file went with its private /run
+
+
+def _stop(inode: int, ifname: str) -> None:
+    stop_clients(inode, ifname)
 
 
 #: what the clients write under /var: lease databases (dhclient, dhcpcd; BSD's path
