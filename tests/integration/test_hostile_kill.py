@@ -15,7 +15,17 @@ import subprocess
 
 import pytest
 
-from .conftest import PIPEWORK, addresses, in_ns, ip_json, link, ovs_ports, pipework, sh
+from .conftest import (
+    PIPEWORK,
+    addresses,
+    in_ns,
+    ip_json,
+    link,
+    ovs_ports,
+    pipework,
+    sh,
+    wait_until,
+)
 
 ADDRESS, GATEWAY = "198.51.100.20/24", "198.51.100.1"
 
@@ -117,6 +127,11 @@ def test_sigkill_at_every_step_then_detach_and_gc_leave_the_host_as_it_was(
         res = pipework("detach", ns)
         assert res.returncode == 0, (step, res.stderr)
         sh("ip", "netns", "del", ns)  # the guest goes: what is left outlives it
+        # the kernel removes the guest's veths asynchronously, after the netns goes
+        if kind == "bridge":
+            wait_until(lambda: not ip_json("link", "show", "master", bridge), 20, "the veth")
+        else:
+            wait_until(lambda: all(link(p) is None for p in ovs_ports(bridge)), 20, "the veth")
         res = pipework("gc")
         assert res.returncode == 0, (step, res.stderr)
         if kind == "bridge":
