@@ -46,7 +46,7 @@ def run(argv: Sequence[str]) -> int:
 
         result = attach(command.spec, verbose=command.verbose)
         for warning in result.warnings:
-            sys.stderr.write(f"pipework: warning: {warning}\n")
+            _say(f"warning: {warning}")
         if not result.changed:
             _say(
                 f"{result.guest} {result.container_ifname} is already attached to "
@@ -64,8 +64,12 @@ def run(argv: Sequence[str]) -> int:
 
 
 def _say(message: str) -> None:
-    # one line, whatever a child process or the kernel put in the message
-    sys.stderr.write("pipework: " + " ".join(message.split()) + "\n")
+    # One line, whatever a child process or the kernel put in the message; and what a
+    # daemon or a guest put in it (names, states, errors) is shown, never obeyed by
+    # the terminal: an ESC in it is written as \x1b.
+    from .._lowlevel.terminal import printable
+
+    sys.stderr.write("pipework: " + printable(" ".join(message.split())) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

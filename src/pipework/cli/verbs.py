@@ -11,6 +11,21 @@ if TYPE_CHECKING:
     from ..model import Attachment
 
 
+def _print(text: str) -> None:
+    # What the verbs print as text names things a daemon or a guest chose (container
+    # and interface names, states): their control characters are shown, not obeyed.
+    from .._lowlevel.terminal import printable
+
+    sys.stdout.write(printable(text, lines=True) + "\n")
+
+
+def _warn(what: str, text: str) -> None:
+    """One line on stderr (``pipework: warning: ...``), shown and not obeyed as _print."""
+    from .._lowlevel.terminal import printable
+
+    sys.stderr.write(f"pipework: {what}: {printable(' '.join(text.split()))}\n")
+
+
 def _print_json(value: object) -> None:
     from .._lowlevel.jsonlite import dumps
 
@@ -58,21 +73,19 @@ def _attach(command: ModernCommand) -> int:
     assert command.spec is not None
     result = attach(command.spec, verbose=command.flag("verbose"))
     for warning in result.warnings:
-        sys.stderr.write(f"pipework: warning: {warning}\n")
+        _warn("warning", warning)
     if command.flag("json"):
         _print_json(attachment_dict(result))
         return 0
     addresses = ", ".join(str(a) for a in result.addresses) or "no address"
     what = f"{result.guest} {result.container_ifname}"
     if result.changed:
-        sys.stdout.write(
+        _print(
             f"attached {what} to {result.bridge} via {result.host_ifname}: {addresses}, "
-            f"MAC {result.mac.hex(':')}\n"
+            f"MAC {result.mac.hex(':')}"
         )
     else:
-        sys.stdout.write(
-            f"{what} is already attached to {result.bridge} as asked; nothing changed\n"
-        )
+        _print(f"{what} is already attached to {result.bridge} as asked; nothing changed")
     return 0
 
 
@@ -90,10 +103,10 @@ def _detach(command: ModernCommand) -> int:
     if command.flag("json"):
         _print_json({"guest": str(command.guest), "removed": removed})
     elif removed:
-        sys.stdout.write(f"detached {command.guest}: removed {', '.join(removed)}\n")
+        _print(f"detached {command.guest}: removed {', '.join(removed)}")
     else:
         which = "nothing" if command.flag("all") else f"no {ifname}"
-        sys.stdout.write(f"{command.guest} has {which} attached by pipework; nothing to do\n")
+        _print(f"{command.guest} has {which} attached by pipework; nothing to do")
     return 0
 
 
@@ -104,7 +117,7 @@ def _ls(command: ModernCommand) -> int:
     if command.flag("json"):
         _print_json([row.as_dict() for row in rows])
     else:
-        sys.stdout.write(render_table(rows) + "\n")
+        _print(render_table(rows))
     return 0
 
 
@@ -116,7 +129,7 @@ def _inspect(command: ModernCommand) -> int:
     if command.flag("json"):
         _print_json(report)
     else:
-        sys.stdout.write(render(report) + "\n")
+        _print(render(report))
     return 1 if "error" in report else 0
 
 
@@ -130,7 +143,7 @@ def _link(command: ModernCommand) -> int:
         addresses = tuple(parse_ip_arg(str(t)) for t in command.values.get(key, []))  # type: ignore[attr-defined]
         ends.append(LinkEnd(guest, ifname, addresses))
     first, second = link(ends[0], ends[1], verbose=command.flag("verbose"))
-    sys.stdout.write(f"linked {first} <-> {second}\n")
+    _print(f"linked {first} <-> {second}")
     return 0
 
 
@@ -145,21 +158,17 @@ def _gc(command: ModernCommand) -> int:
         _print_json(collected)
     elif removed or bridges or leases or records:
         if removed:
-            sys.stdout.write(f"removed stale OVS ports: {', '.join(removed)}\n")
+            _print(f"removed stale OVS ports: {', '.join(removed)}")
         if bridges:
-            sys.stdout.write(f"removed unused bridges pipework created: {', '.join(bridges)}\n")
+            _print(f"removed unused bridges pipework created: {', '.join(bridges)}")
         if leases:
-            sys.stdout.write(
-                f"removed the state of dead DHCP renewal processes: {', '.join(leases)}\n"
-            )
+            _print(f"removed the state of dead DHCP renewal processes: {', '.join(leases)}")
         if records:
-            sys.stdout.write(
-                f"forgot the NICs moved into guests that are gone: {', '.join(records)}\n"
-            )
+            _print(f"forgot the NICs moved into guests that are gone: {', '.join(records)}")
     elif not failed:
         sys.stdout.write("nothing to collect\n")
     # everything else was collected all the same; each thing that could not be is
     # named on its own line, and the exit status says something is left
     for failure in failed:
-        sys.stderr.write("pipework: gc: " + " ".join(failure.split()) + "\n")
+        _warn("gc", failure)
     return 1 if failed else 0

@@ -129,16 +129,22 @@ def _renewal(inode: int, ifname: str) -> dict[str, object] | None:
 
 
 def render_table(rows: list[Seen]) -> str:
+    from .._lowlevel.terminal import printable
+
     header = ("GUEST", "IFNAME", "HOST IFNAME", "BRIDGE", "ADDRESSES", "MAC", "STATE")
     table = [header] + [
-        (
-            s.guest,
-            s.container_ifname,
-            s.host_ifname,
-            s.bridge or "-",
-            ",".join(s.addresses) or "-",
-            s.mac or "-",
-            s.state + (f", dhcp renewing (pid {s.dhcp['pid']})" if s.dhcp else ""),
+        tuple(
+            # a guest names its own interfaces: escaped here, so the columns line up
+            printable(cell)
+            for cell in (
+                s.guest,
+                s.container_ifname,
+                s.host_ifname,
+                s.bridge or "-",
+                ",".join(s.addresses) or "-",
+                s.mac or "-",
+                s.state + (f", dhcp renewing (pid {s.dhcp['pid']})" if s.dhcp else ""),
+            )
         )
         for s in rows
     ]
