@@ -57,7 +57,7 @@ def test_exited_container_gives_a_clear_error(container, bridge_name):
     br = bridge_name()
     res = pipework(br, f"docker:{ct}", "198.51.100.7/24")
     assert res.returncode == 1
-    assert "exists but is exited, not running" in res.stderr
+    assert "is not running (state: exited)" in res.stderr
     assert link(br) is None
 
 

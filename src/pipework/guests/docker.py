@@ -2,6 +2,14 @@
 
 No ``docker`` subprocess: one HTTP GET on the daemon's unix socket (``DOCKER_HOST``
 when it is ``unix://…``, else /var/run/docker.sock) answers in about a millisecond.
+
+The daemon's answer is checked, not trusted (a broken or hostile process may listen
+there): one overall deadline and byte budget for the look-up (``unixhttp``), JSON of
+bounded nesting (``jsonlite``), an Id of hex digits and a pid in range. A daemon
+that takes the connection and then fails is an error naming the step, never a
+guest silently not found elsewhere; nothing listening is "not reachable", as if
+Docker were not installed. A name the daemon gives is used only if a user could
+have typed it (it goes into messages and marks).
 """
 
 from __future__ import annotations
@@ -9,13 +17,18 @@ from __future__ import annotations
 import os
 import time
 
+from ..errors import HostStateError, UsageError
+from ..names import PID_MAX, check_guest_name
 from .base import Candidate, Finding, Resolver
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .._lowlevel.unixhttp import HTTPResponse
     from ..names import GuestRef
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+#: one look-up's whole conversation with the daemon, however slowly it answers
+TIMEOUT_S = 10.0
 _START_WAIT_S = 3.0  # a container that is starting has Pid 0 for a moment
 
 
@@ -52,15 +65,13 @@ def find(name: str) -> Finding:
     if not os.path.exists(path):
         finding.saw.append(f"daemon not running (no socket at {path})")
         return finding
-    from .._lowlevel import unixhttp
-
-    deadline = time.monotonic() + _START_WAIT_S
+    daemon = _Daemon(path, name)
+    starting_until = time.monotonic() + _START_WAIT_S
     while True:
         try:
-            resp = unixhttp.get(path, f"/containers/{name}/json")
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            finding.saw.append(f"daemon not reachable at {path} ({reason})")
+            resp = daemon.get(f"/containers/{name}/json")
+        except _Unreachable as exc:
+            finding.saw.append(f"daemon not reachable at {path} ({exc})")
             return finding
         if resp.status == 404:
             finding.saw.append(f"no container {name}")
@@ -68,16 +79,24 @@ def find(name: str) -> Finding:
         if resp.status != 200:
             message = _message(resp.body)
             if "multiple ids" in message.lower():
-                _list_prefix_matches(finding, path, name)
+                _list_prefix_matches(finding, daemon, name)
             finding.saw.append(f"daemon answered HTTP {resp.status}: {message}")
             return finding
-        info = _parse(resp.body)
+        info = daemon.json(resp.body)
+        if not isinstance(info, dict):
+            raise daemon.fail("the answer is JSON but not a container's description")
+        cid = info.get("Id")
+        if not _is_container_id(cid):
+            raise daemon.fail(f"the answer has no valid container Id ({_brief(cid)})")
+        assert isinstance(cid, str)
+        cname = _own_name(info.get("Name"), name)
         raw_state = info.get("State")
         state: dict[str, object] = raw_state if isinstance(raw_state, dict) else {}
-        cid = str(info.get("Id", ""))
-        cname = str(info.get("Name", "")).lstrip("/") or name
         pid = state.get("Pid") or 0
-        if state.get("Running") and isinstance(pid, int) and pid > 0:
+        if type(pid) is not int or not 0 <= pid <= PID_MAX:
+            raise daemon.fail(f"the answer has no valid Pid ({_brief(pid)})")
+        running = state.get("Running") is True
+        if running and pid > 0:
             finding.candidates.append(
                 Candidate(
                     "docker",
@@ -90,21 +109,92 @@ def find(name: str) -> Finding:
             )
             finding.saw.append(f"container {cid[:12]} running, pid {pid}")
             return finding
-        if state.get("Running") and time.monotonic() < deadline:
+        if running and time.monotonic() < starting_until:
             time.sleep(0.05)  # running but no pid yet: it is being started
             continue
-        status = state.get("Status") or ("running" if state.get("Running") else "not running")
-        finding.saw.append(f"container {cname} ({cid[:12]}) exists but is {status}, not running")
+        if running:
+            finding.saw.append(
+                f"container {cname} ({cid[:12]}) is starting: running, but with no process "
+                f"after {_START_WAIT_S:g} s"
+            )
+        else:
+            status = state.get("Status")
+            said = status[:40] if isinstance(status, str) and status else "unknown"
+            finding.saw.append(f"container {cname} ({cid[:12]}) is not running (state: {said})")
         return finding
 
 
-def _list_prefix_matches(finding: Finding, path: str, prefix: str) -> None:
-    """Name every container an ambiguous ID prefix matches (the API only says "multiple")."""
-    from .._lowlevel import unixhttp
+class _Unreachable(Exception):
+    """Nothing accepts connections on the socket: as if Docker were not there."""
 
+
+class _Daemon:
+    """One look-up's conversation with the daemon: one overall deadline for all of its
+    requests, and every answer that is not a well-formed one an error naming the step."""
+
+    __slots__ = ("deadline", "name", "path")
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        self.name = name
+        self.deadline = time.monotonic() + TIMEOUT_S
+
+    def fail(self, why: str) -> HostStateError:
+        return HostStateError(
+            f"ask the Docker daemon at {self.path} for container {self.name}: {why}",
+            hint="nothing was changed; check the daemon (systemctl status docker), "
+            "or point DOCKER_HOST=unix://PATH at the right socket",
+        )
+
+    def get(self, url: str) -> HTTPResponse:
+        from .._lowlevel import unixhttp
+
+        try:
+            return unixhttp.get(self.path, url, timeout=TIMEOUT_S, deadline=self.deadline)
+        except unixhttp.ResponseError as exc:  # it took the connection, then failed us
+            raise self.fail(str(exc)) from None
+        except OSError as exc:  # connect() failed
+            raise _Unreachable(exc.strerror or str(exc)) from None
+
+    def json(self, body: bytes) -> object:
+        try:
+            return _parse_json(body)
+        except ValueError as exc:
+            raise self.fail(f"the answer is not valid JSON ({exc})") from None
+
+
+def _is_container_id(value: object) -> bool:
+    # Docker's IDs are 64 hex digits; a short one or a path ("/", which every cgroup
+    # path contains) would make the pid check after pinning meaningless.
+    return (
+        isinstance(value, str)
+        and 12 <= len(value) <= 64
+        and value.isascii()
+        and all(ch in "0123456789abcdef" for ch in value)
+    )
+
+
+def _own_name(value: object, asked: str) -> str:
+    """The container's name as the daemon gives it, if it is one a user could have
+    typed; else the name the user did type (it goes into messages and marks)."""
+    if isinstance(value, str):
+        try:
+            return check_guest_name(value[1:] if value.startswith("/") else value)
+        except UsageError:
+            pass
+    return asked
+
+
+def _brief(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _list_prefix_matches(finding: Finding, daemon: _Daemon, prefix: str) -> None:
+    """Name every container an ambiguous ID prefix matches (the API only says "multiple")."""
     try:
-        listing = _parse_json(unixhttp.get(path, "/containers/json?all=1").body)
-    except OSError:
+        listing = daemon.json(daemon.get("/containers/json?all=1").body)
+    except _Unreachable:
         return
     for entry in listing if isinstance(listing, list) else []:
         if not isinstance(entry, dict) or not str(entry.get("Id", "")).startswith(prefix):
@@ -117,20 +207,17 @@ def _list_prefix_matches(finding: Finding, path: str, prefix: str) -> None:
 def _parse_json(body: bytes) -> object:
     from .._lowlevel.jsonlite import loads
 
-    try:
-        return loads(body)
-    except ValueError:
-        return None
-
-
-def _parse(body: bytes) -> dict[str, object]:
-    value = _parse_json(body)
-    return value if isinstance(value, dict) else {}
+    return loads(body)
 
 
 def _message(body: bytes) -> str:
-    msg = _parse(body).get("message")
-    return str(msg) if msg else body[:200].decode("utf-8", "replace").strip()
+    try:
+        value = _parse_json(body)
+    except ValueError:
+        value = None
+    msg = value.get("message") if isinstance(value, dict) else None
+    text = str(msg) if msg else body[:200].decode("utf-8", "replace").strip()
+    return text[:200]
 
 
 def still_in_container(pid: int, container_id: str) -> bool:
