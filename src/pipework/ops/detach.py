@@ -29,8 +29,10 @@ def _same_guest(label: str, ref: GuestRef) -> bool:
 
 
 def _say(verbose: bool, command: str) -> None:
-    if verbose:
-        sys.stderr.write(f"+ {command}\n")
+    if verbose:  # interface names come from the guest: no escapes reach the terminal
+        from .._lowlevel.terminal import printable
+
+        sys.stderr.write(f"+ {printable(command)}\n")
 
 
 def detach(
@@ -87,7 +89,9 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
                 if not everything:
                     raise
                 # one interface the guest marked itself does not stop the others
-                sys.stderr.write(f"pipework: {exc.message}\n")
+                from .._lowlevel.terminal import printable
+
+                sys.stderr.write(f"pipework: {printable(exc.message)}\n")
                 continue
             _say(verbose, command)
             removed.append(what)
