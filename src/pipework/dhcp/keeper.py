@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 
-from .._lowlevel.statedir import write_atomically
+from .._lowlevel.runstate import write_atomically
 from . import state
 
 TYPE_CHECKING = False
@@ -180,7 +180,7 @@ class _Keeper:
 
     def _trim_log(self) -> None:
         """Keep the last _LOG_KEEP bytes, from a line start: /run is memory."""
-        from .._lowlevel.statedir import write_atomically
+        from .._lowlevel.runstate import write_atomically
 
         target = state.path(self.name, "log")
         self.log_file.close()

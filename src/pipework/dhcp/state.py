@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from .._lowlevel import jsonlite
-from .._lowlevel.statedir import ROOT, write_atomically
+from .._lowlevel.runstate import ROOT, write_atomically
 from .client import Lease
 from .packet import dns_name, dns_names
 

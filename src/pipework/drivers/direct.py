@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from errno import EEXIST
 
-from .._lowlevel.statedir import ROOT, write_atomically
+from .._lowlevel.runstate import ROOT, write_atomically
 from ..errors import HostStateError, NetlinkError
 from ..mac import format_mac
 from ..marks import guest_mark

@@ -16,7 +16,7 @@ shows any sign of use or of configuration by someone else:
   as one nexthop of a multipath route, or a nexthop object on it.
 
 The checks read the kernel; the decision and the removal happen under the
-exclusive bridge lock (``_lowlevel.hostlock``), so no attach is between finding
+exclusive bridge lock (``_lowlevel.runstate``), so no attach is between finding
 such a bridge and making its port on it. ``Collection`` is what one gc removed
 and what it could not, filled in by every driver's ``collect_into``.
 
@@ -186,7 +186,7 @@ def _nexthop_oifs(nl: NetlinkSocket) -> set[int]:
 def under_gc_lock(found: Collection, what: str, remove: Callable[[], None]) -> None:
     """Run ``remove`` (which decides and removes idle bridges) holding the bridge lock
     exclusive; when attaches keep it too long, say so instead of waiting without end."""
-    from .._lowlevel.hostlock import BridgeLock, lock_path
+    from .._lowlevel.runstate import BridgeLock, lock_path
 
     lock = BridgeLock()
     if not lock.exclusive(GC_LOCK_WAIT_S):

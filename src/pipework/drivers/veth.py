@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._lowlevel.hostlock import BridgeLock
+    from .._lowlevel.runstate import BridgeLock
     from ..engine.context import AttachContext
     from ..model import AttachSpec, Guest
     from ..netlink.messages import Link
@@ -67,7 +67,7 @@ def host_veth_name(container_ifname: str, guest: Guest) -> str:
 
 
 class UplinkHold:
-    """The bridge lock (``_lowlevel.hostlock``), held shared from the first step that
+    """The bridge lock (``_lowlevel.runstate``), held shared from the first step that
     relies on a bridge ``gc`` may remove (one pipework created, or is creating) until
     the port that uses it exists: ``gc`` decides under the same lock, exclusive, so
     it never removes such a bridge between the attach finding it and using it.
@@ -85,7 +85,7 @@ class UplinkHold:
     def take(self, rollback: Rollback) -> None:
         if self._lock is not None:
             return
-        from .._lowlevel.hostlock import BridgeLock
+        from .._lowlevel.runstate import BridgeLock
 
         lock = BridgeLock()
         lock.shared()

@@ -7,7 +7,7 @@ AttachSpec -> drivers.choose() -> guests.resolve() -> plan.compose() -> executor
 from __future__ import annotations
 
 from .. import drivers
-from .._lowlevel.hostlock import InterfaceLock
+from .._lowlevel.runstate import InterfaceLock
 from ..errors import AlreadyAttached, PipeworkError
 from ..guests import resolve
 from ..model import Attachment

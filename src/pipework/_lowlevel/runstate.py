@@ -1,5 +1,13 @@
-"""Host-wide locks: attaches and ``gc`` over the bridges pipework created, and one
-attach at a time per guest interface (``InterfaceLock``, below).
+"""/run/pipework: what pipework keeps on the host that the kernel cannot hold for it,
+the records and the locks.
+
+Only host root can write there, which is the point: what a guest controls (its
+interfaces' aliases, its files) is never the truth about what pipework did on the
+host; a record here is. /run is a tmpfs: a reboot forgets it, with the kernel
+state it describes.
+
+The locks: attaches and ``gc`` over the bridges pipework created (``BridgeLock``),
+and one attach at a time per guest interface (``InterfaceLock``).
 
 ``gc`` removes a bridge pipework created once nothing uses it. An attach finds
 (or creates) such a bridge and only milliseconds later makes the port that uses
@@ -21,9 +29,13 @@ from __future__ import annotations
 
 import os
 import time
-from errno import EACCES, EAGAIN
 
 from ..errors import HostStateError
+
+#: Linux's values (errno, binascii or zlib would be a module more on every attach)
+_EAGAIN, _EACCES = 11, 13
+#: where everything lives; tests and a second instance move it
+ROOT = os.environ.get("PIPEWORK_STATE_DIR", "/run/pipework")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,8 +52,6 @@ INTERFACE_WAIT_S = 120.0
 
 
 def lock_path(name: str = LOCK_NAME) -> str:
-    from .statedir import ROOT
-
     return f"{ROOT}/{name}"
 
 
@@ -112,9 +122,7 @@ class InterfaceLock:
     _fd = -1
 
     def __init__(self, netns_inode: int, ifname: str, what: str) -> None:
-        from binascii import crc32
-
-        self._offset = crc32(f"{netns_inode}-{ifname}".encode())
+        self._offset = _fnv1a(f"{netns_inode}-{ifname}".encode())
         self.what = what
         self.held = False
 
@@ -154,12 +162,29 @@ def _poll(attempt: Callable[[], object], timeout: float) -> bool:
             attempt()
             return True
         except OSError as exc:  # flock: EWOULDBLOCK; fcntl record locks: EACCES or EAGAIN
-            if exc.errno not in (EACCES, EAGAIN):
+            if exc.errno not in (_EACCES, _EAGAIN):
                 raise
         if time.monotonic() >= deadline:
             return False
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+def _fnv1a(data: bytes) -> int:
+    """A 32-bit hash that is the same in every process (``hash`` is seeded per process)."""
+    value = 0x811C9DC5
+    for byte in data:
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def write_atomically(target: str, text: str) -> None:
+    """Replace ``target`` with ``text`` in one rename (a reader sees old or new)."""
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
 
 
 def _open(name: str = LOCK_NAME) -> int:
