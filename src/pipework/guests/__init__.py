@@ -19,7 +19,7 @@ import os
 
 from ..errors import AmbiguousGuest, GuestNotFound, HostStateError, PipeworkError, UsageError
 from ..model import Guest
-from ..names import RUNTIMES, runtimes_for
+from ..names import RUNTIME_TRACES, RUNTIMES, runtimes_for
 from ..netns import NetNS
 
 TYPE_CHECKING = False
@@ -42,15 +42,33 @@ def resolver(runtime: str) -> Resolver:
 
 def search(ref: GuestRef) -> list[Finding]:
     """Ask the resolvers that apply to ``ref``; the slow searches only if none found it."""
-    names = (ref.kind,) if ref.kind is not None else runtimes_for(ref.value)
+    findings: list[Finding] = []
+    if ref.kind is not None:
+        names: tuple[str, ...] = (ref.kind,)
+    else:
+        names = tuple(name for name in runtimes_for(ref.value) if _present(name, findings))
     asked = [resolver(name) for name in names]
-    findings = [r.find(ref) for r in asked]
+    findings += [r.find(ref) for r in asked]
     if not any(f.candidates for f in findings):
         for r in asked:
             more = r.find_more(ref)
             if more is not None:
                 findings.append(more)
     return findings
+
+
+def _present(runtime: str, findings: list[Finding]) -> bool:
+    """Whether ``runtime`` has left a trace on this host (names.RUNTIME_TRACES); if not,
+    a finding that says so, without importing its resolver."""
+    traces = RUNTIME_TRACES.get(runtime)
+    if traces is None or any(os.path.exists(path) for path in traces):
+        return True
+    from .base import Finding
+
+    finding = Finding(runtime)
+    finding.saw.append(f"not on this host (no {' or '.join(traces)})")
+    findings.append(finding)
+    return False
 
 
 def _netns_identity(path: str) -> tuple[int, int] | None:
