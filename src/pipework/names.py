@@ -37,13 +37,22 @@ def check_ifname(name: str, what: str = "interface name") -> str:
 
 
 #: the runtimes pipework finds guests in, in the order a bare name asks them
-RUNTIMES = ("netns", "lxc", "docker", "pid")
+RUNTIMES = ("netns", "lxc", "docker", "podman", "pid")
 
 #: Where a runtime leaves a trace on a host that has it (its state or its socket). A
 #: bare name asks such a runtime only when one of these exists, without importing its
 #: resolver: each runtime more must cost a host that lacks it a stat, not a module.
 #: A prefix (``podman:web``) always asks. Runtimes not listed are always asked.
-RUNTIME_TRACES: dict[str, tuple[str, ...]] = {}
+RUNTIME_TRACES: dict[str, tuple[str, ...]] = {
+    # containers/storage's default graph and run roots, libpod's socket, and the file
+    # that moves the roots elsewhere
+    "podman": (
+        "/var/lib/containers/storage",
+        "/run/containers/storage",
+        "/run/podman",
+        "/etc/containers/storage.conf",
+    ),
+}
 
 # Letters, digits and a few separators. Docker names are [a-zA-Z0-9][a-zA-Z0-9_.-]*,
 # LXC and `ip netns` names in practice the same; anything else (glob characters,
