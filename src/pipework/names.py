@@ -37,13 +37,20 @@ def check_ifname(name: str, what: str = "interface name") -> str:
 
 
 #: the runtimes pipework finds guests in, in the order a bare name asks them
-RUNTIMES = ("netns", "lxc", "docker", "podman", "pid")
+RUNTIMES = ("netns", "lxc", "docker", "podman", "nspawn", "pid")
+
+#: other words a user may write as a runtime's prefix: ``machine:web`` is ``nspawn:web``
+#: (machinectl calls nspawn's guests machines). A GuestRef always holds the runtime's own word.
+RUNTIME_ALIASES: dict[str, str] = {"machine": "nspawn"}
 
 #: Where a runtime leaves a trace on a host that has it (its state or its socket). A
 #: bare name asks such a runtime only when one of these exists, without importing its
 #: resolver: each runtime more must cost a host that lacks it a stat, not a module.
 #: A prefix (``podman:web``) always asks. Runtimes not listed are always asked.
 RUNTIME_TRACES: dict[str, tuple[str, ...]] = {
+    # machined's registry, or the program itself (machines started with --register=no
+    # are found only by their process)
+    "nspawn": ("/run/systemd/machines", "/usr/bin/systemd-nspawn"),
     # containers/storage's default graph and run roots, libpod's socket, and the file
     # that moves the roots elsewhere
     "podman": (
@@ -105,7 +112,7 @@ def runtimes_for(value: str) -> tuple[str, ...]:
 
 
 def _prefixes() -> str:
-    return ", ".join(f"{kind}:" for kind in RUNTIMES)
+    return ", ".join(f"{kind}:" for kind in (*RUNTIMES, *RUNTIME_ALIASES))
 
 
 def parse_guest_ref(text: str) -> GuestRef:
@@ -114,6 +121,7 @@ def parse_guest_ref(text: str) -> GuestRef:
     value = text
     head, colon, rest = text.partition(":")
     if colon and not text.startswith("/"):
+        head = RUNTIME_ALIASES.get(head, head)
         if head not in RUNTIMES:
             raise UsageError(f"unknown guest prefix {head + ':'!r} in {text!r} (use {_prefixes()})")
         kind, value = head, rest

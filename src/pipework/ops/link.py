@@ -39,14 +39,14 @@ class LinkEnd(Record):
 
 def parse_end(text: str) -> tuple[GuestRef, str]:
     """``GUEST[:IF]`` (``docker:web:eth2``, ``demo1:eth3``, ``/run/netns/x:eth1``)."""
-    from ..names import RUNTIMES, check_ifname, parse_guest_ref
+    from ..names import RUNTIME_ALIASES, RUNTIMES, check_ifname, parse_guest_ref
 
     if text.startswith("/"):
         path, colon, ifname = text.rpartition(":")
         guest_text, ifname = (path, ifname) if colon else (text, "")
     else:
         head, colon, rest = text.partition(":")
-        if colon and head in RUNTIMES:
+        if colon and (head in RUNTIMES or head in RUNTIME_ALIASES):
             name, colon2, ifname = rest.partition(":")
             guest_text = f"{head}:{name}"
             ifname = ifname if colon2 else ""
