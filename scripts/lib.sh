@@ -70,3 +70,22 @@ ensure_ovs() {
         >/var/log/pipework-ovs.log 2>&1 \
         || die "Open vSwitch did not start; see /var/log/pipework-ovs.log"
 }
+
+# LXD (Debian's 5.0) for the LXD/Incus resolver's tests. It reaches for image servers
+# when it starts, so it runs in a network namespace of its own with only lo: nsenter
+# changes only the network namespace (`ip netns exec` would also remount /sys, hiding
+# the cgroup hierarchies LXC needs to start a container). One dir storage pool and no
+# network: the tests' containers have no NIC until pipework gives them one.
+ensure_lxd() {
+    if ! lxc query /1.0 >/dev/null 2>&1; then
+        echo "starting LXD"
+        [ -e /run/netns/pwtlxd ] || ip netns add pwtlxd
+        ip -n pwtlxd link set lo up
+        (nsenter --net=/run/netns/pwtlxd lxd --group root \
+            --logfile /var/log/pipework-lxd.log >/dev/null 2>&1 &)
+        lxd waitready --timeout 60 || die "LXD did not start; see /var/log/pipework-lxd.log"
+    fi
+    lxc storage show pwtpool >/dev/null 2>&1 && return 0
+    printf 'storage_pools:\n- name: pwtpool\n  driver: dir\n' | lxd init --preseed \
+        || die "LXD has no storage pool pwtpool and could not make one"
+}

@@ -37,7 +37,16 @@ def check_ifname(name: str, what: str = "interface name") -> str:
 
 
 #: the runtimes pipework finds guests in, in the order a bare name asks them
-RUNTIMES = ("netns", "lxc", "docker", "podman", "nspawn", "pid")
+RUNTIMES = (
+    "netns",
+    "lxd",
+    "incus",
+    "lxc",
+    "docker",
+    "podman",
+    "nspawn",
+    "pid",
+)
 
 #: other words a user may write as a runtime's prefix: ``machine:web`` is ``nspawn:web``
 #: (machinectl calls nspawn's guests machines). A GuestRef always holds the runtime's own word.
@@ -48,6 +57,10 @@ RUNTIME_ALIASES: dict[str, str] = {"machine": "nspawn"}
 #: resolver: each runtime more must cost a host that lacks it a stat, not a module.
 #: A prefix (``podman:web``) always asks. Runtimes not listed are always asked.
 RUNTIME_TRACES: dict[str, tuple[str, ...]] = {
+    # the daemons' state directories, where their sockets are (their containers are LXC
+    # containers too, which the lxc resolver finds by cgroup; these two ask the daemon)
+    "lxd": ("/var/lib/lxd", "/var/snap/lxd/common/lxd"),
+    "incus": ("/var/lib/incus", "/run/incus"),
     # machined's registry, or the program itself (machines started with --register=no
     # are found only by their process)
     "nspawn": ("/run/systemd/machines", "/usr/bin/systemd-nspawn"),
