@@ -89,3 +89,19 @@ ensure_lxd() {
     printf 'storage_pools:\n- name: pwtpool\n  driver: dir\n' | lxd init --preseed \
         || die "LXD has no storage pool pwtpool and could not make one"
 }
+
+# Debian's containerd with its default configuration (state in /run/containerd, socket
+# /run/containerd/containerd.sock): the containerd and k8s resolvers' tests run tasks in
+# it with ctr. (Docker's own containerd, under /run/docker/containerd, is another one.)
+ensure_containerd() {
+    sock=/run/containerd/containerd.sock
+    [ -S "$sock" ] && ctr version >/dev/null 2>&1 && return 0
+    echo "starting containerd"
+    (containerd >/var/log/pipework-containerd.log 2>&1 &)
+    i=0
+    until [ -S "$sock" ] && ctr version >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ "$i" -le 60 ] || die "containerd did not start; see /var/log/pipework-containerd.log"
+        sleep 0.5
+    done
+}

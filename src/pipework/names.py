@@ -44,6 +44,9 @@ RUNTIMES = (
     "lxc",
     "docker",
     "podman",
+    "containerd",
+    "nerdctl",
+    "k8s",
     "nspawn",
     "pid",
 )
@@ -57,6 +60,18 @@ RUNTIME_ALIASES: dict[str, str] = {"machine": "nspawn"}
 #: resolver: each runtime more must cost a host that lacks it a stat, not a module.
 #: A prefix (``podman:web``) always asks. Runtimes not listed are always asked.
 RUNTIME_TRACES: dict[str, tuple[str, ...]] = {
+    # runtime v2 task state: containerd's, Docker's own containerd's, k3s's
+    "containerd": (
+        "/run/containerd/io.containerd.runtime.v2.task",
+        "/run/docker/containerd/daemon/io.containerd.runtime.v2.task",
+        "/run/k3s/containerd/io.containerd.runtime.v2.task",
+    ),
+    "nerdctl": ("/var/lib/nerdctl",),
+    # the CRI plugin's namespace (the k8s resolver reads pods only under a k8s: prefix)
+    "k8s": (
+        "/run/containerd/io.containerd.runtime.v2.task/k8s.io",
+        "/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io",
+    ),
     # the daemons' state directories, where their sockets are (their containers are LXC
     # containers too, which the lxc resolver finds by cgroup; these two ask the daemon)
     "lxd": ("/var/lib/lxd", "/var/snap/lxd/common/lxd"),
@@ -79,6 +94,9 @@ RUNTIME_TRACES: dict[str, tuple[str, ...]] = {
 # shell metacharacters, '/', whitespace) is refused rather than interpreted.
 _GUEST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+@")
 GUEST_NAME_MAX = 253
+#: runtimes whose names may carry one namespace: ``containerd:NAMESPACE/ID``,
+#: ``nerdctl:NAMESPACE/NAME``, ``k8s:NAMESPACE/POD`` (two names, each checked; never a path)
+NAMESPACED = frozenset({"containerd", "nerdctl", "k8s"})
 PID_MAX = (1 << 22) - 1  # PID_MAX_LIMIT is 4194304; pids stay below it
 
 
@@ -164,5 +182,10 @@ def check_guest_ref(ref: GuestRef) -> None:
         return
     if ref.kind == "pid":
         parse_int(value, "pid", 1, PID_MAX)
+        return
+    if ref.kind in NAMESPACED and value.count("/") == 1:
+        namespace, _, name = value.partition("/")
+        check_guest_name(namespace, f"{ref.kind} namespace")
+        check_guest_name(name, f"{ref.kind} guest name")
         return
     check_guest_name(value, "guest name" if ref.kind is None else f"{ref.kind} guest name")
