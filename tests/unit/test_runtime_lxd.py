@@ -231,3 +231,16 @@ def test_a_bare_name_asks_lxd_and_incus_only_where_they_left_a_trace(monkeypatch
     assert "pipework.guests.incus" not in sys.modules
     (tmp_path / "incus").mkdir()
     assert guests._present("incus", findings) is True
+
+
+@pytest.mark.parametrize("name", ["web_1", "1web", "web-", "a.b", "x@y", "a" * 64, "4242"])
+def test_a_name_no_instance_can_have_is_not_asked_of_the_daemon(name):
+    # as LXD 5.0 refuses them: "Name can only contain alphanumeric and hyphen characters",
+    # "must not start with a number", 'must not end with "-"'; 63 at most (a host name)
+    with FakeDocker(say(STOPPED)) as daemon:
+        finding = ask(daemon, name)
+    assert daemon.requests == []
+    assert finding.summary() == (
+        f"lxd: {name} cannot be an instance name (a letter, then letters, digits, -)"
+    )
+    assert lxd.is_instance_name("w") and lxd.is_instance_name("Web-2-" + "a" * 57)

@@ -83,6 +83,10 @@ def socket_path(runtime: LxdResolver, environ: dict[str, str] | None = None) -> 
 
 def find(runtime: LxdResolver, name: str) -> Finding:
     finding = Finding(runtime.name)
+    if not is_instance_name(name):
+        # A Docker-style name (web_1) or a number is never asked of the daemon.
+        finding.saw.append(f"{name} cannot be an instance name (a letter, then letters, digits, -)")
+        return finding
     path, named = socket_path(runtime)
     if not named and not os.path.exists(path):
         where = " or ".join(runtime.sockets)
@@ -132,6 +136,21 @@ def find(runtime: LxdResolver, name: str) -> Finding:
     )
     finding.saw.append(f"instance {name} running, pid {pid}")
     return finding
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def is_instance_name(name: str) -> bool:
+    """Whether LXD (or Incus) could have an instance so named: a host name's label,
+    1-63 letters, digits and hyphens, beginning with a letter, not ending with a hyphen."""
+    return (
+        0 < len(name) <= 63
+        and name[0].isascii()
+        and name[0].isalpha()
+        and name[-1] != "-"
+        and _NAME_CHARS.issuperset(name)
+    )
 
 
 def in_container(pid: int, check: str) -> bool:
