@@ -25,6 +25,7 @@ from .conftest import have, link, pipework, require, sh, unique, wait_until
 SOCKET = "/run/containerd/containerd.sock"
 STATE = "/run/containerd/io.containerd.runtime.v2.task"
 APPLETS = ("sh", "ping", "ip", "sleep", "cat")
+NAMESPACE = "pwtns"
 
 
 def _containerd_up() -> bool:
@@ -40,7 +41,8 @@ def task(cleanup, tmp_path):
     require(os.path.exists("/bin/busybox"), "busybox-static is not installed")
 
     def run(namespace: str | None = None, *extra: str) -> tuple[str, str, int]:
-        ns = namespace or unique("pwtns")
+        # one namespace for all (containerd keeps each namespace's state directory)
+        ns = namespace or NAMESPACE
         ident = unique("pwtc")
         rootfs = tmp_path / ident
         for sub in ("bin", "proc", "sys", "dev", "etc", "tmp"):
@@ -49,8 +51,8 @@ def task(cleanup, tmp_path):
         for applet in APPLETS:
             (rootfs / "bin" / applet).symlink_to("busybox")
         ctr = ("ctr", "-n", ns)
-        if namespace is None:
-            cleanup.add(f"namespace {ns}", lambda: sh(*ctr[:1], "namespace", "rm", ns, check=False))
+        if namespace is None:  # (refused while another test's container is in it)
+            cleanup.add(f"namespace {ns}", lambda: sh("ctr", "namespace", "rm", ns, check=False))
         cleanup.add(f"container {ns}/{ident}", lambda: sh(*ctr, "c", "rm", ident, check=False))
         cleanup.add(f"task {ns}/{ident}", lambda: sh(*ctr, "task", "rm", "-f", ident, check=False))
         sh(*ctr, "run", "-d", *extra, "--rootfs", str(rootfs), ident, "/bin/sleep", "600")

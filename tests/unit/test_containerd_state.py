@@ -252,3 +252,30 @@ def test_lookup_with_1000_other_tasks(state):
             f"\n{text}: {t * 1e6:.0f} us alone, {crowded[text] * 1e6:.0f} us "
             f"with 1000 other tasks ({crowded[text] / t:.2f}x)"
         )
+
+
+CID = "e9153ad6072bce35ce2016c1c80500ecdd312db154d560fe4c6c600ea80b83d7"
+
+
+@pytest.mark.parametrize(
+    ("text", "ident", "names_it"),
+    [
+        # recorded on this host: ctr's default cgroup (hybrid v1 + v2), Docker's cgroupfs
+        ("9:name=systemd:/pwtns/pwtc1\n8:pids:/pwtns/pwtc1\n0::/pwtns/pwtc1\n", "pwtc1", True),
+        (f"8:pids:/docker/{CID}\n0::/docker/{CID}\n", CID, True),
+        # the systemd cgroup driver's scopes, and kubepods on cgroupfs
+        (f"0::/system.slice/docker-{CID}.scope\n", CID, True),
+        (f"0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-{CID}.scope\n", CID, True),
+        (f"0::/kubepods/besteffort/pod0b5a6c1e/{CID}\n", CID, True),
+        # a systemd inside the container moved its pid 1 below the task's cgroup
+        (f"0::/docker/{CID}/init.scope\n", CID, True),
+        # another task whose name only starts with it, or contains it
+        ("0::/pwtns/pwtc10\n", "pwtc1", False),
+        ("0::/pwtns/xpwtc1\n", "pwtc1", False),
+        (f"0::/system.slice/docker-{CID}0.scope\n", CID, False),
+        ("0::/user.slice/user-0.slice/session-1.scope\n", "pwtc1", False),
+        ("", "pwtc1", False),
+    ],
+)
+def test_the_cgroup_check_names_the_task_exactly(text, ident, names_it):
+    assert containerd.cgroup_names_task(text, ident) is names_it

@@ -150,8 +150,13 @@ def in_task_cgroup(pid: int, ident: str) -> bool:
         return False
     finally:
         os.close(fd)
+    return cgroup_names_task(raw.decode("utf-8", "surrogateescape"), ident)
+
+
+def cgroup_names_task(text: str, ident: str) -> bool:
+    """Whether a /proc/PID/cgroup text places the process in task ``ident``'s cgroup."""
     scope = f"-{ident}.scope"
-    for line in raw.decode("utf-8", "surrogateescape").splitlines():
+    for line in text.splitlines():
         # HIERARCHY:CONTROLLERS:PATH, v1 and v2 ("0::PATH") alike
         for part in line.split(":", 2)[-1].split("/"):
             if part == ident or part.endswith(scope):
