@@ -80,7 +80,7 @@ def find(value: str) -> Finding:
     if not name:
         finding.saw.append(f"no container name before '@' in {value!r}")
         return finding
-    state = _read_containers(store, finding)
+    state = _read_containers(store, name, finding)
     if state is None:
         if not at:
             _ask_api(finding, name, store.graphroot)
@@ -197,9 +197,10 @@ def _read_text(path: str, limit: int, uid: int) -> str | None:
 
 
 def _read_containers(
-    store: _Store, finding: Finding
+    store: _Store, name: str, finding: Finding
 ) -> tuple[str, list[tuple[str, list[str]]]] | None:
-    """(``DRIVER-containers``, [(ID, names)]) from the graph root, or None (said why)."""
+    """(``DRIVER-containers``, [(ID, names)] of the containers ``name`` may mean) from the
+    graph root, or None (said why)."""
     try:
         kinds = sorted(n for n in os.listdir(store.graphroot) if n.endswith("-containers"))
     except OSError as exc:
@@ -210,7 +211,10 @@ def _read_containers(
         text = _read_text(path, MAX_STATE, store.uid)
         if text is None:
             continue
-        return kind, _parse_containers(text, path)
+        if f'"{name}"' not in text and not (_is_hex(name) and name in text):
+            return kind, []  # not there: no need to parse a list of 1000 containers
+        entry = _one_entry(text, name)
+        return kind, [entry] if entry is not None else _parse_containers(text, path)
     finding.saw.append(f"no readable {store.graphroot}/DRIVER-containers/containers.json")
     return None
 
@@ -235,10 +239,46 @@ def _parse_containers(text: str, path: str) -> list[tuple[str, list[str]]]:
     return entries
 
 
+def _one_entry(text: str, name: str) -> tuple[str, list[str]] | None:
+    """The fast path for a full ID, a name or a unique ID prefix: parse only the one
+    container object around its first mention, as containers/storage writes them
+    (``[{"id":"...",...},...]``).
+    None when the file is laid out otherwise or that object is not the container (the
+    caller then parses the whole list, which costs milliseconds for a thousand)."""
+    from .._lowlevel.jsonlite import loads
+
+    pos = text.find(f'"id":"{name}"') if _is_id(name) else -1
+    if pos < 0:
+        pos = text.find(f'"{name}"')
+    prefix = pos < 0 and _is_hex(name)  # then a unique ID prefix, or many (parse them all)
+    if prefix:
+        pos = text.find(f'"id":"{name}')
+        if text.find(f'"id":"{name}', pos + 1) >= 0:
+            return None
+    start = text.rfind('{"id":"', 0, pos + 7)  # the object's own start, when pos is its id
+    end = text.find('{"id":"', pos + 1)
+    if pos < 0 or start < 0:
+        return None
+    try:
+        item = loads(text[start : len(text) if end < 0 else end].rstrip(" \t\r\n,]"))
+    except ValueError:
+        return None
+    if not isinstance(item, dict) or not _is_id(item.get("id")):
+        return None
+    names = item.get("names")
+    ok = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+    cid = str(item["id"])
+    return (cid, ok) if cid == name or name in ok or (prefix and cid.startswith(name)) else None
+
+
 def _is_id(value: object) -> bool:
     # containers/storage IDs are 64 hex digits; anything else could not be checked
     # against a cgroup path or a conmon command line afterwards.
-    return isinstance(value, str) and len(value) == 64 and all(ch in _HEX for ch in value)
+    return isinstance(value, str) and len(value) == 64 and _is_hex(value)
+
+
+def _is_hex(text: str) -> bool:
+    return all(ch in _HEX for ch in text)
 
 
 def _match(entries: list[tuple[str, list[str]]], name: str) -> list[tuple[str, list[str]]]:
@@ -247,7 +287,7 @@ def _match(entries: list[tuple[str, list[str]]], name: str) -> list[tuple[str, l
         found = [e for e in entries if wanted(e)]
         if found:
             return found[:1]
-    if all(ch in _HEX for ch in name):
+    if _is_hex(name):
         return [e for e in entries if e[0].startswith(name)][:16]
     return []
 
