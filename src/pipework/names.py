@@ -95,8 +95,9 @@ RUNTIME_TRACES: dict[str, tuple[str, ...]] = {
 _GUEST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+@")
 GUEST_NAME_MAX = 253
 #: runtimes whose names may carry one namespace: ``containerd:NAMESPACE/ID``,
-#: ``nerdctl:NAMESPACE/NAME``, ``k8s:NAMESPACE/POD`` (two names, each checked; never a path)
-NAMESPACED = frozenset({"containerd", "nerdctl", "k8s"})
+#: ``nerdctl:NAMESPACE/NAME``, ``k8s:NAMESPACE/POD``, ``lxd:PROJECT/NAME``,
+#: ``incus:PROJECT/NAME`` (two names, each checked; never a path)
+NAMESPACED = frozenset({"containerd", "nerdctl", "k8s", "lxd", "incus"})
 PID_MAX = (1 << 22) - 1  # PID_MAX_LIMIT is 4194304; pids stay below it
 
 

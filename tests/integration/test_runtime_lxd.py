@@ -199,3 +199,33 @@ def test_the_incus_prefix_speaks_the_same_api(lxd_container, make_bridge):
     assert res.returncode == 0, res.stderr
     assert "198.51.100.76/24" in inside(pid)
     assert any(line.startswith(f"incus:{ct} ") for line in ls_lines())
+
+
+def test_another_projects_container_is_lxd_project_slash_name(lxd_image, cleanup, make_bridge):
+    project, ct = unique("pwt-lxdp-"), unique("pwt-lxd-")
+    cleanup.add(
+        f"lxd project {project}", lambda: sh("lxc", "project", "delete", project, check=False)
+    )
+    # images and profiles shared with the default project: the image is imported once
+    sh("lxc", "project", "create", project, "-c", "features.images=false",
+       "-c", "features.profiles=false")  # fmt: skip
+    cleanup.add(
+        f"lxd {project}/{ct}",
+        lambda: sh("lxc", "delete", "-f", ct, "--project", project, check=False),
+    )
+    sh("lxc", "launch", lxd_image, ct, "--project", project, "--no-profiles", "-s", POOL,
+       timeout=120)  # fmt: skip
+    state = sh("lxc", "query", f"/1.0/instances/{ct}/state?project={project}").stdout
+    pid = json.loads(state)["pid"]
+    br = make_bridge()
+
+    res = pipework(br, f"lxd:{ct}", "198.51.100.77/24")
+    assert res.returncode == 1, "not in the default project"
+    assert f"lxd: no instance {ct}" in res.stderr
+    res = pipework(br, f"lxd:{project}/{ct}", "198.51.100.77/24")
+    assert res.returncode == 0, res.stderr
+    assert "198.51.100.77/24" in inside(pid)
+    assert any(line.startswith(f"lxd:{project}/{ct} ") for line in ls_lines())
+    res = pipework("detach", f"lxd:{project}/{ct}")
+    assert res.returncode == 0, res.stderr
+    assert inside(pid) == ""

@@ -211,7 +211,8 @@ def test_incus_is_the_same_code_on_its_own_socket_and_words(monkeypatch):
 def test_the_prefixes_parse_and_their_names_are_checked():
     assert parse_guest_ref("lxd:web").kind == "lxd"
     assert parse_guest_ref("incus:web-2").kind == "incus"
-    for bad in ("lxd:../etc", "lxd:a?b", "incus:a/b", "lxd:", "incus:-x"):
+    assert parse_guest_ref("lxd:pwt-p/web").value == "pwt-p/web"
+    for bad in ("lxd:../etc", "lxd:a?b", "incus:a/b/c", "lxd:", "incus:-x", "lxd:/web", "a/b"):
         with pytest.raises(UsageError):
             parse_guest_ref(bad)
 
@@ -244,3 +245,34 @@ def test_a_name_no_instance_can_have_is_not_asked_of_the_daemon(name):
         f"lxd: {name} cannot be an instance name (a letter, then letters, digits, -)"
     )
     assert lxd.is_instance_name("w") and lxd.is_instance_name("Web-2-" + "a" * 57)
+
+
+def test_another_projects_instance_is_asked_in_that_project(monkeypatch):
+    checked = []
+    monkeypatch.setattr(lxd, "in_container", lambda pid, check: checked.append(check) or True)
+    with FakeDocker(say(running(os.getpid()))) as daemon:
+        (cand,) = ask(daemon, "pwt+p/web").candidates
+    request = daemon.requests[0]
+    assert request.startswith(b"GET /1.0/instances/web/state?project=pwt%2Bp HTTP/1.0\r\n")
+    assert checked == ["lxc:pwt+p_web"], "LXC names another project's container PROJECT_NAME"
+    assert (cand.name, cand.check) == ("pwt+p/web", "lxc:pwt+p_web")
+
+
+def test_the_default_project_is_the_plain_name(monkeypatch):
+    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "lxc:web")
+    with FakeDocker(say(running(os.getpid()))) as daemon:
+        (cand,) = ask(daemon, "default/web").candidates
+    assert daemon.requests[0].startswith(b"GET /1.0/instances/web/state HTTP/1.0\r\n")
+    assert cand.name == "web"
+
+
+def test_an_unknown_name_in_a_project_says_which_project():
+    with FakeDocker(say(NOT_FOUND)) as daemon:
+        assert ask(daemon, "pwt-p/web").summary() == "lxd: no instance web in project pwt-p"
+
+
+def test_a_project_name_lxd_refuses_is_not_asked():
+    # LXD: "Project names may not contain underscores" (they join it to the name)
+    with FakeDocker(say(STOPPED)) as daemon:
+        assert ask(daemon, "a_b/web").summary() == "lxd: a_b cannot be a project name"
+    assert daemon.requests == []

@@ -13,9 +13,9 @@ virtual machine's qemu, which lives in the host's network namespace) is refused.
 The same cgroup is checked again after the namespace is pinned.
 
 The socket is ``$LXD_SOCKET``, else ``$LXD_DIR/unix.socket``, else the snap's or
-the Debian package's, as LXD's own client looks. Only the default project is
-asked: another project's container is ``lxc.payload.PROJECT_NAME``, which the
-``lxc`` resolver finds by cgroup under that name.
+the Debian package's, as LXD's own client looks. ``lxd:NAME`` (and a bare name)
+is an instance of the default project; ``lxd:PROJECT/NAME`` one of another
+project, whose LXC container is ``PROJECT_NAME`` (cgroup ``lxc.payload.PROJECT_NAME``).
 """
 
 from __future__ import annotations
@@ -83,10 +83,23 @@ def socket_path(runtime: LxdResolver, environ: dict[str, str] | None = None) -> 
 
 def find(runtime: LxdResolver, name: str) -> Finding:
     finding = Finding(runtime.name)
-    if not is_instance_name(name):
+    project, _, instance = name.rpartition("/")
+    if not is_instance_name(instance):
         # A Docker-style name (web_1) or a number is never asked of the daemon.
-        finding.saw.append(f"{name} cannot be an instance name (a letter, then letters, digits, -)")
+        finding.saw.append(
+            f"{instance} cannot be an instance name (a letter, then letters, digits, -)"
+        )
         return finding
+    if project and not is_project_name(project):
+        finding.saw.append(f"{project} cannot be a project name")
+        return finding
+    url = f"/1.0/instances/{instance}/state"
+    where = ""
+    if project == "default":
+        name = instance  # the default project's instances are named without it
+    elif project:
+        url += f"?project={_query_value(project)}"
+        where = f" in project {project}"
     path, named = socket_path(runtime)
     if not named and not os.path.exists(path):
         where = " or ".join(runtime.sockets)
@@ -94,12 +107,12 @@ def find(runtime: LxdResolver, name: str) -> Finding:
         return finding
     daemon = _Daemon(runtime, path, name)
     try:
-        resp = daemon.get(f"/1.0/instances/{name}/state")
+        resp = daemon.get(url)
     except _Unreachable as exc:
         finding.saw.append(f"daemon not reachable at {path} ({exc})")
         return finding
     if resp.status == 404:
-        finding.saw.append(f"no instance {name}")
+        finding.saw.append(f"no instance {instance}{where}")
         return finding
     if resp.status != 200:
         finding.saw.append(f"daemon answered HTTP {resp.status}: {_message(resp.body)}")
@@ -115,13 +128,16 @@ def find(runtime: LxdResolver, name: str) -> Finding:
     if pid == 0:
         finding.saw.append(f"instance {name} is running but has no process yet (starting?)")
         return finding
-    check = f"lxc:{name}"
+    # LXC's name for the container: another project's instances are PROJECT_NAME
+    # (a project's name may not contain "_", so the two cannot be confused).
+    lxc_name = f"{project}_{instance}" if where else instance
+    check = f"lxc:{lxc_name}"
     if not in_container(pid, check):
         # A virtual machine's pid is its qemu, in the host's namespace; a pid
         # outside the container's cgroup is never the container's, whoever says so.
         finding.saw.append(
             f"instance {name}: the daemon's pid {pid} is not in the container's cgroup "
-            f"lxc.payload.{name} (a virtual machine? pipework plumbs containers)"
+            f"lxc.payload.{lxc_name} (a virtual machine? pipework plumbs containers)"
         )
         return finding
     finding.candidates.append(
@@ -151,6 +167,20 @@ def is_instance_name(name: str) -> bool:
         and name[-1] != "-"
         and _NAME_CHARS.issuperset(name)
     )
+
+
+_PROJECT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.+@")
+
+
+def is_project_name(name: str) -> bool:
+    """A name a user could give a project (LXD refuses "_" in them: it joins a
+    project's name to its instances' in LXC's names)."""
+    return 0 < len(name) <= 63 and name[0] not in "-." and _PROJECT_CHARS.issuperset(name)
+
+
+def _query_value(text: str) -> str:
+    # percent-encoded: in a query, "+" would be read as a space
+    return "".join(ch if ch.isalnum() or ch in "-._~" else f"%{ord(ch):02X}" for ch in text)
 
 
 def in_container(pid: int, check: str) -> bool:
