@@ -214,7 +214,10 @@ def test_the_libpod_api_is_asked_only_when_the_files_cannot_be_read(
         assert res.returncode == 0, res.stderr
         assert "198.51.100.30/24" in _in(ct, "ip", "-o", "addr", "show", "eth1").stdout
         res = pipework("inspect", f"podman:{ct}")  # the files, as usual
-        assert "rootful podman state in /run/containers/storage" in res.stdout
+        assert (
+            "rootful podman: /var/lib/containers/storage/overlay-containers/containers.json, pid"
+            in res.stdout
+        )
     finally:
         if os.path.exists(sock):
             os.unlink(sock)

@@ -109,7 +109,8 @@ def find(value: str) -> Finding:
             cname if not at else f"{cname}@{user}",
             pid,
             f"/proc/{pid}/ns/net",
-            f"{store.who} podman state in {store.runroot}: container {cid[:12]}, pid {pid}",
+            f"{store.who} podman: {store.graphroot}/{kind}/containers.json, pid {pid} from "
+            f"{store.runroot}/{kind}/{cid[:12]}.../userdata/pidfile",
             check=check,
         )
     )
