@@ -84,7 +84,7 @@ def _annotations(bundle: str, pod: str) -> dict[str, object] | None:
     except OSError:
         return None
     try:
-        raw = os.read(fd, SPEC_BYTES + 1)
+        raw = _read_at_most(fd, SPEC_BYTES + 1)
     except OSError:
         return None
     finally:
@@ -101,3 +101,16 @@ def _annotations(bundle: str, pod: str) -> dict[str, object] | None:
         return None
     annotations = spec.get("annotations") if isinstance(spec, dict) else None
     return annotations if isinstance(annotations, dict) else None
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    # in pieces: one read of the whole budget would allocate a megabyte per bundle
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = os.read(fd, min(1 << 16, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
