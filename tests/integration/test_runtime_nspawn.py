@@ -174,6 +174,87 @@ def test_a_stopped_machine_gives_a_clear_error(machine, bridge_name):
     assert link(br) is None
 
 
+# An unprivileged user's process posing as systemd-nspawn: it names itself so
+# (prctl), rewrites its own command line to "systemd-nspawn -M NAME" (through
+# /proc/self/mem, its own to write) and forks a child into new user, pid and network
+# namespaces, exactly the shape of a machine. It prints that child's pid.
+_IMPOSTOR = r"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+with open("/proc/self/stat", "rb") as f:
+    fields = f.read().rpartition(b")")[2].split()
+arg_start, arg_end = int(fields[45]), int(fields[46])  # fields 48 and 49 of proc(5)
+argv = b"systemd-nspawn\0-M\0" + sys.argv[1].encode() + b"\0"
+with open("/proc/self/mem", "r+b", buffering=0) as mem:
+    mem.seek(arg_start)
+    mem.write(argv.ljust(arg_end - arg_start, b"\0"))
+libc.prctl(15, b"systemd-nspawn", 0, 0, 0)  # PR_SET_NAME
+if libc.unshare(0x10000000 | 0x20000000 | 0x40000000) != 0:  # CLONE_NEWUSER, NEWPID, NEWNET
+    sys.exit(f"unshare: errno {ctypes.get_errno()}")
+child = os.fork()
+if child == 0:
+    time.sleep(600)
+    os._exit(0)
+print(child, flush=True)
+os.waitpid(child, 0)
+"""
+
+
+@pytest.fixture
+def impostor(cleanup: Cleanup) -> Callable[[str], int]:
+    """Start the impostor as nobody; returns its pid once its child runs."""
+
+    def start(name: str) -> int:
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "/usr/bin/python3", "-c", _IMPOSTOR, name]  # fmt: skip
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+        def stop() -> None:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(child, signal.SIGKILL)  # PID 1 of its namespace: ends it
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+        child = 0
+        cleanup.add(f"impostor {name}", stop)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        require(line.isdigit(), f"an unprivileged user namespace cannot be made here ({line})")
+        child = int(line)
+        wait_until(lambda: _comm(proc.pid) == "systemd-nspawn", 5, "the impostor's name")
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+            assert f.read().rstrip(b"\0").split(b"\0") == [b"systemd-nspawn", b"-M", name.encode()]
+        return proc.pid
+
+    return start
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def test_a_process_of_another_user_posing_as_systemd_nspawn_is_ignored(
+    machine, impostor, bridge_name
+):
+    m, br = machine(), bridge_name()
+    other = unique("pwtns")
+    pids = sorted([impostor(other), impostor(m.name)])
+    res = pipework(br, f"nspawn:{m.name}", "192.0.2.17/24")  # not ambiguous: one machine
+    assert res.returncode == 0, res.stderr
+    assert "192.0.2.17/24" in _eth(m)
+    res = pipework(br, f"machine:{other}", "192.0.2.18/24")
+    assert res.returncode == 1
+    assert f"ignored systemd-nspawn pid {pids[0]}, {pids[1]}: not run by root" in res.stderr
+    assert f"no systemd-nspawn process runs machine {other}" in res.stderr
+
+
 def test_one_shot_attach_time_nspawn_against_named_netns(machine, make_netns, make_bridge):
     """Measured, not asserted (shared hosts are noisy)."""
     m, ns, br = machine(), make_netns(), make_bridge()

@@ -195,6 +195,7 @@ def test_a_process_of_another_user_calling_itself_nspawn_is_ignored(proc):
     finding = nspawn.find_running("pwtweb")
     assert finding.candidates == []
     assert "no systemd-nspawn process runs machine pwtweb" in finding.summary()
+    assert "ignored systemd-nspawn pid 100: not run by root" in finding.summary()
 
 
 def test_a_fork_of_nspawn_is_not_another_machine(proc):

@@ -146,10 +146,12 @@ def find_running(name: str) -> Finding:
     procs = _scan()
     programs = {pid for pid, (comm, _ppid) in procs.items() if comm == _PROGRAM_COMM}
     machines: list[str] = []
+    strangers: list[str] = []
     for pid in sorted(programs):
         if procs[pid][1] in programs:
             continue  # a fork of a systemd-nspawn (its container before exec, a stub init)
         if not _is_roots(pid):
+            strangers.append(str(pid))
             continue
         argv = _cmdline(pid)
         try:
@@ -180,6 +182,9 @@ def find_running(name: str) -> Finding:
             )
         )
         finding.saw.append(f"{PROGRAM} pid {pid} runs {name}, container pid {leader}")
+    if strangers:
+        shown = ", ".join(strangers[:8]) + (", ..." if len(strangers) > 8 else "")
+        finding.saw.append(f"ignored {PROGRAM} pid {shown}: not run by root")
     if not finding.candidates:
         finding.saw.append(_not_running(name, machines, len(procs)))
     return finding
@@ -193,7 +198,7 @@ def _not_running(name: str, machines: list[str], scanned: int) -> str:
     if machines:
         shown = ", ".join(machines[:8]) + (", ..." if len(machines) > 8 else "")
         return f"{said} (running: {shown})"
-    return f"{said} (no {PROGRAM} among {scanned} processes)"
+    return f"{said} (no {PROGRAM} of root's among {scanned} processes)"
 
 
 def _scan() -> dict[int, tuple[bytes, int]]:
