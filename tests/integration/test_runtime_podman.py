@@ -24,6 +24,7 @@ import pytest
 from .conftest import (
     APPLETS,
     Cleanup,
+    exe_is,
     link,
     pipework,
     require,
@@ -158,7 +159,8 @@ def test_an_ambiguous_id_prefix_lists_the_containers(podman, bridge_name):
     br = bridge_name()
     res = pipework(br, f"podman:{digit}", "198.51.100.27/24")
     assert res.returncode == 1
-    assert f"guest '{digit}' matches 2 guests in podman" in res.stderr
+    # (other podman containers on this host may share the digit too)
+    assert f"guest '{digit}' matches " in res.stderr and " guests in podman: " in res.stderr
     assert all(cid in res.stderr for cid in ids)
     assert link(br) is None
 
@@ -300,3 +302,41 @@ def test_one_shot_attach_time_podman_against_named_netns(podman, make_netns, mak
         "\none-shot attach, median of 20: "
         + ", ".join(f"{what} {v:.1f} ms ({v / ms['netns']:.2f}x)" for what, v in ms.items())
     )
+
+
+def test_a_rootless_pid_counts_only_in_a_netns_its_user_made(
+    rootless_user, make_netns, spawn, cleanup
+):
+    """Whatever a user writes in its own store (a pidfile, a fake conmon) cannot lead
+    root into a namespace that user could not have entered: the netns's user
+    namespace must be one the user created."""
+    from pipework.guests import podman as resolver
+
+    user, _ = rootless_user
+    uid = int(sh("id", "-u", user).stdout)
+    roots = spawn("ip", "netns", "exec", make_netns(), "sleep", "60")
+    users = spawn("runuser", "-u", user, "--", "unshare", "-r", "-n", "sleep", "60")
+    wait_until(lambda: exe_is(roots.pid, "sleep") and _child(users.pid), 10, "both sleeps")
+    theirs = _child(users.pid)
+    cleanup.add(f"sleep {theirs}", lambda: sh("kill", "-KILL", str(theirs), check=False))
+    assert resolver._netns_owner(roots.pid) == 0
+    assert resolver._netns_owner(theirs) == uid
+    cid = "a" * 64
+    saved = resolver._child_of_conmon
+    resolver._child_of_conmon = lambda pid, uid, cid: True  # as if the user had faked one
+    try:
+        assert resolver.still_in_container(roots.pid, f"{uid}:{cid}") is False
+        assert resolver.still_in_container(theirs, f"{uid}:{cid}") is True
+        assert resolver.still_in_container(roots.pid, f"0:{cid}") is True  # rootful: no such rule
+    finally:
+        resolver._child_of_conmon = saved
+
+
+def _child(pid: int) -> int:
+    """The sleep runuser started (runuser forks it), once it runs."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return 0
+    return next((k for k in kids if exe_is(k, "sleep")), 0)

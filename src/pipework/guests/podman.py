@@ -94,7 +94,9 @@ def find(value: str) -> Finding:
         ]
         return finding
     if not matches:
-        finding.saw.append(f"no container {name} in {store.graphroot}/{kind}/containers.json")
+        where = f"{store.graphroot}/{kind}/containers.json"
+        hint = "" if at else " (a rootless one is podman:NAME@USER)"
+        finding.saw.append(f"no container {name} in {where}{hint}")
         return finding
     cid = matches[0][0]
     cname = _entry_name(matches[0], name)
