@@ -109,6 +109,15 @@ def test_namespaced_names_parse_one_slash_and_never_a_path():
             parse_guest_ref(bad)
 
 
+def test_a_link_end_keeps_the_namespace_and_takes_the_interface():
+    from pipework.ops.link import parse_end
+
+    ref, ifname = parse_end("containerd:pwtns/c1:eth2")
+    assert (ref.kind, ref.value, ifname) == ("containerd", "pwtns/c1", "eth2")
+    ref, ifname = parse_end("k8s:default/web")
+    assert (ref.kind, ref.value, ifname) == ("k8s", "default/web", "eth1")
+
+
 def test_a_task_by_namespace_and_id_by_id_alone(state):
     _task(state, "pwtns", "c1", os.getpid())
     for text in ("containerd:pwtns/c1", "containerd:c1"):
