@@ -327,7 +327,10 @@ def test_a_rootless_pid_counts_only_in_a_netns_its_user_made(
     try:
         assert resolver.still_in_container(roots.pid, f"{uid}:{cid}") is False
         assert resolver.still_in_container(theirs, f"{uid}:{cid}") is True
-        assert resolver.still_in_container(roots.pid, f"0:{cid}") is True  # rootful: no such rule
+        # rootful: root's namespaces only (a user's process in a cgroup it named
+        # libpod-ID is still not root's container)
+        assert resolver.still_in_container(roots.pid, f"0:{cid}") is True
+        assert resolver.still_in_container(theirs, f"0:{cid}") is False
     finally:
         resolver._child_of_conmon = saved
 

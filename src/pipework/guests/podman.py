@@ -324,7 +324,9 @@ def _state(store: _Store, kind: str, cid: str) -> tuple[int | None, str]:
 def still_in_container(pid: int, check: str) -> bool:
     """Is ``pid`` a process of the container? ``check`` is ``UID:ID``: its cgroup path
     names the ID, or its parent is a conmon of UID whose command line names the ID;
-    for a rootless store (UID not 0), its netns belongs to a user namespace UID made."""
+    and its netns belongs to a user namespace UID made (root, for a rootful store: a
+    user who names a delegated cgroup ``libpod-ID`` and gets a stopped container's pid
+    reused there still cannot pass its own namespace off as the container's)."""
     uid_text, _, cid = check.partition(":")
     if not _is_id(cid):
         return False
@@ -335,7 +337,7 @@ def still_in_container(pid: int, check: str) -> bool:
             ours = _child_of_conmon(pid, int(uid_text), cid)
     except OSError:
         return False
-    return ours and (uid_text == "0" or _netns_owner(pid) == int(uid_text))
+    return ours and _netns_owner(pid) == int(uid_text)
 
 
 def _child_of_conmon(pid: int, uid: int, cid: str) -> bool:
@@ -352,7 +354,7 @@ def _child_of_conmon(pid: int, uid: int, cid: str) -> bool:
 def _netns_owner(pid: int) -> int | None:
     """The uid that created the user namespace owning ``pid``'s network namespace."""
     import fcntl
-    import struct
+    import sys
 
     try:
         ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -366,8 +368,7 @@ def _netns_owner(pid: int) -> int | None:
         os.close(ns)
     try:
         buf = fcntl.ioctl(userns, _NS_GET_OWNER_UID, b"\0\0\0\0")
-        uid: int = struct.unpack("I", buf)[0]
-        return uid
+        return int.from_bytes(buf, sys.byteorder)  # a uid_t
     except OSError:
         return None
     finally:
