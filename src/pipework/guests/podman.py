@@ -12,7 +12,9 @@ and ``inspect`` says so.
 
 A stopped container keeps its pidfile, so a pid counts only while it is alive and
 still the container's: its cgroup path names the container ID (``libpod-ID``), or
-its parent is the container's conmon (``--cgroups=disabled``). A rootless
+its parent is the container's conmon (``--cgroups=disabled``), and its network
+namespace belongs to a user namespace root made (a user could name a delegated
+cgroup ``libpod-ID``, never make root's namespaces). A rootless
 container is named with its user, ``podman:NAME@USER`` (a Podman name has no
 ``@``): its state is read from that user's default locations
 (~/.local/share/containers/storage, /run/user/UID/containers), every file must be
@@ -67,7 +69,7 @@ class _Store:
     def __init__(self, graphroot: str, runroot: str, uid: int, who: str) -> None:
         self.graphroot = graphroot
         self.runroot = runroot
-        self.uid = uid  # who must own its files (and, rootless, the netns's user namespace)
+        self.uid = uid  # who must own its files and have made the netns's user namespace
         self.who = who
 
 
