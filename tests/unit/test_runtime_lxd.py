@@ -21,7 +21,7 @@ from pipework.errors import HostStateError, UsageError
 from pipework.guests import incus, lxd
 from pipework.names import parse_guest_ref
 
-from .fake_docker import FakeDocker, hold, http, say, trickle
+from .fake_docker import CHUNKED_HEAD, FakeDocker, endless, hold, http, say, trickle
 
 _HEADERS = "Date: Sat, 05 Dec 2026 06:43:58 GMT\r\n"
 
@@ -68,14 +68,14 @@ def ask(daemon: FakeDocker, name: str = "web", runtime: lxd.LxdResolver = lxd.RE
 
 
 def test_a_running_container_is_found_by_its_init_pid(monkeypatch):
-    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "lxc:web")
+    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "web")
     with FakeDocker(say(running(os.getpid()))) as daemon:
         finding = ask(daemon)
     assert daemon.requests[0].startswith(b"GET /1.0/instances/web/state HTTP/1.0\r\n")
     (cand,) = finding.candidates
     assert (cand.runtime, cand.name, cand.pid) == ("lxd", "web", os.getpid())
     assert cand.ns_path == f"/proc/{os.getpid()}/ns/net"
-    assert cand.check == "lxc:web", "the payload cgroup is checked again after pinning"
+    assert cand.check == "web", "the payload cgroup is checked again after pinning"
     assert cand.detail == f"LXD API at {daemon.path}: instance web Running, init pid {os.getpid()}"
 
 
@@ -254,12 +254,12 @@ def test_another_projects_instance_is_asked_in_that_project(monkeypatch):
         (cand,) = ask(daemon, "pwt+p/web").candidates
     request = daemon.requests[0]
     assert request.startswith(b"GET /1.0/instances/web/state?project=pwt%2Bp HTTP/1.0\r\n")
-    assert checked == ["lxc:pwt+p_web"], "LXC names another project's container PROJECT_NAME"
-    assert (cand.name, cand.check) == ("pwt+p/web", "lxc:pwt+p_web")
+    assert checked == ["pwt+p_web"], "LXC names another project's container PROJECT_NAME"
+    assert (cand.name, cand.check) == ("pwt+p/web", "pwt+p_web")
 
 
 def test_the_default_project_is_the_plain_name(monkeypatch):
-    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "lxc:web")
+    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "web")
     with FakeDocker(say(running(os.getpid()))) as daemon:
         (cand,) = ask(daemon, "default/web").candidates
     assert daemon.requests[0].startswith(b"GET /1.0/instances/web/state HTTP/1.0\r\n")
@@ -276,3 +276,40 @@ def test_a_project_name_lxd_refuses_is_not_asked():
     with FakeDocker(say(STOPPED)) as daemon:
         assert ask(daemon, "a_b/web").summary() == "lxd: a_b cannot be a project name"
     assert daemon.requests == []
+
+
+def _cgroup_file(tmp_path, pid: int, text: str) -> str:
+    (tmp_path / str(pid)).mkdir()
+    (tmp_path / str(pid) / "cgroup").write_text(text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "inside"),
+    [
+        ("0::/lxc.payload.web\n", True),
+        ("0::/lxc.payload.web/init.scope\n", True),  # a systemd container's init
+        ("4:memory:/lxc.payload.web\n1:cpu:/lxc.payload.web\n0::/lxc.payload.web\n", True),
+        ("0::/lxc.payload/web\n", True),  # LXC 3.1
+        ("0::/lxc.payload.web2\n", False),
+        ("0::/lxc.monitor.web\n", False),  # the monitor is in the host's namespace
+        ("0::/lxc.payload.evil/lxc.payload.web\n", False),  # made by evil's root
+        ("0::/user.slice/lxc.payload.web\n", False),
+        ("0::/\n", False),
+    ],
+)
+def test_a_pid_counts_only_in_the_payload_cgroup_at_the_top(monkeypatch, tmp_path, text, inside):
+    from pipework.guests import cgroup
+
+    proc = _cgroup_file(tmp_path, 4242, text)
+    real = cgroup.pid_in_cgroup
+    monkeypatch.setattr(cgroup, "pid_in_cgroup", lambda pid, rel: real(pid, rel, proc=proc))
+    assert lxd.in_container(4242, "web") is inside
+    assert lxd.RESOLVER.still_in_container(4242, "web") is inside
+
+
+def test_an_endless_or_oversized_answer_ends_at_the_byte_budget():
+    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{"
+    for answer in (say(huge), endless(CHUNKED_HEAD, b"10000\r\n" + b" " * 65536 + b"\r\n")):
+        with FakeDocker(answer) as daemon, pytest.raises(HostStateError, match="byte budget"):
+            ask(daemon)

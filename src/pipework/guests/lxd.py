@@ -131,8 +131,7 @@ def find(runtime: LxdResolver, name: str) -> Finding:
     # LXC's name for the container: another project's instances are PROJECT_NAME
     # (a project's name may not contain "_", so the two cannot be confused).
     lxc_name = f"{project}_{instance}" if where else instance
-    check = f"lxc:{lxc_name}"
-    if not in_container(pid, check):
+    if not in_container(pid, lxc_name):
         # A virtual machine's pid is its qemu, in the host's namespace; a pid
         # outside the container's cgroup is never the container's, whoever says so.
         finding.saw.append(
@@ -147,7 +146,7 @@ def find(runtime: LxdResolver, name: str) -> Finding:
             pid,
             f"/proc/{pid}/ns/net",
             f"{runtime.product} API at {path}: instance {name} Running, init pid {pid}",
-            check=check,
+            check=lxc_name,
         )
     )
     finding.saw.append(f"instance {name} running, pid {pid}")
@@ -184,11 +183,16 @@ def _query_value(text: str) -> str:
 
 
 def in_container(pid: int, check: str) -> bool:
-    """Is ``pid`` a process of the LXC container ``check`` (``lxc:NAME``) names?
-    LXD and Incus run their containers with LXC, in its payload cgroups."""
-    from . import lxc
+    """Is ``pid`` a process of the LXC container ``check`` (LXC's NAME for it) names?
 
-    return lxc.still_in_container(pid, check)
+    LXD and Incus run their containers with LXC, in the payload cgroup at the top
+    of each hierarchy: ``/lxc.payload.NAME`` (``/lxc.payload/NAME`` with LXC 3.1),
+    or below it. Only at the top: a container's root may make a cgroup of that
+    name inside its own, and must not pass for the container the daemon runs.
+    """
+    from .cgroup import pid_in_cgroup
+
+    return pid_in_cgroup(pid, f"lxc.payload.{check}") or pid_in_cgroup(pid, f"lxc.payload/{check}")
 
 
 class _Unreachable(Exception):
