@@ -216,3 +216,43 @@ def test_one_shot_attach_time_against_a_named_netns(task, make_netns, bridge_nam
         f"({bare / named_bare:.2f}x)"
     )
     assert link("eth1", netns) is None
+
+
+def _cgroup2_root() -> str | None:
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return fields[1]
+    return None
+
+
+def test_a_process_in_a_cgroup_named_like_the_task_is_not_the_task(cleanup, spawn, monkeypatch):
+    """A stopped task's init.pid may name a pid the kernel has given to someone else, who
+    may sit in a cgroup of the task's name (users get delegated subtrees): only a child
+    of root's containerd shim counts."""
+    from pipework.guests import containerd
+
+    root = _cgroup2_root()
+    require(root is not None, "no cgroup2 hierarchy mounted")
+    ident = unique("pwtc")
+    group = f"{root}/{ident}"
+    cleanup.add(f"cgroup {group}", lambda: os.path.isdir(group) and os.rmdir(group))
+    os.mkdir(group)
+    impostor = spawn("unshare", "-n", "sleep", "60")
+    wait_until(lambda: os.readlink(f"/proc/{impostor.pid}/exe").endswith("/sleep"))
+    with open(f"{group}/cgroup.procs", "w") as f:
+        f.write(str(impostor.pid))
+    # (moved back to the root before the cgroup is removed: a cgroup with a process is busy)
+    cleanup.add(f"{impostor.pid} out of {group}", lambda: _move_to_root(root, impostor.pid))
+    assert containerd.in_task_cgroup(impostor.pid, ident)  # the name alone would pass
+    assert not containerd.parent_is_shim(impostor.pid)
+    assert not containerd.is_task_process(impostor.pid, ident)
+
+
+def _move_to_root(root: str | None, pid: int) -> None:
+    try:
+        with open(f"{root}/cgroup.procs", "w") as f:
+            f.write(str(pid))
+    except OSError:
+        pass  # it is gone already

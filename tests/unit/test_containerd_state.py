@@ -81,7 +81,7 @@ def state(tmp_path, monkeypatch):
     root = tmp_path / "run" / "io.containerd.runtime.v2.task"
     root.mkdir(parents=True)
     monkeypatch.setattr(containerd, "TASK_ROOTS", (str(root),))
-    monkeypatch.setattr(containerd, "in_task_cgroup", lambda pid, ident: pid == os.getpid())
+    monkeypatch.setattr(containerd, "is_task_process", lambda pid, ident: pid == os.getpid())
     return root
 
 
@@ -242,7 +242,7 @@ def test_a_nerdctl_name_in_two_namespaces_gives_both(state, nerdctl_root):
 def test_lookup_with_1000_other_tasks_and_110_other_pods(tmp_path, monkeypatch):
     """The scaling target (<= 1.2x): printed, not asserted (timings vary on shared hosts).
     A tree alone and a crowded one, measured in turns so that the host's load is shared."""
-    monkeypatch.setattr(containerd, "in_task_cgroup", lambda pid, ident: pid == os.getpid())
+    monkeypatch.setattr(containerd, "is_task_process", lambda pid, ident: pid == os.getpid())
     alone, crowded = tmp_path / "alone", tmp_path / "crowded"
     for root in (alone, crowded):
         _task(root, "pwtns", "c1", os.getpid())
@@ -295,3 +295,8 @@ CID = "e9153ad6072bce35ce2016c1c80500ecdd312db154d560fe4c6c600ea80b83d7"
 )
 def test_the_cgroup_check_names_the_task_exactly(text, ident, names_it):
     assert containerd.cgroup_names_task(text, ident) is names_it
+
+
+def test_a_process_whose_parent_is_no_shim_is_no_task():
+    assert containerd.parent_is_shim(os.getpid()) is False
+    assert containerd.parent_is_shim(4194000) is False  # no such process

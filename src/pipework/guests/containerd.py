@@ -12,8 +12,9 @@ share one netns) and k3s's.
 A task that stopped keeps its bundle, and its ``init.pid`` then names a pid the
 kernel may have given to anyone since. So the process is taken as the task's only
 while its cgroup names the task's ID (``/NAMESPACE/ID`` as ``ctr`` places it,
-``/docker/ID``, ``cri-containerd-ID.scope``): read from the host, that path is the
-runtime's, not the container's, to choose. The same check runs again after pinning.
+``/docker/ID``, ``cri-containerd-ID.scope``; read from the host, that path is the
+runtime's, not the container's, to choose) and its parent is a containerd shim run
+by root. The same check runs again after pinning.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ContainerdResolver(Resolver):
         return finding
 
     def still_in_container(self, pid: int, check: str) -> bool:
-        return in_task_cgroup(pid, check)
+        return is_task_process(pid, check)
 
 
 RESOLVER = ContainerdResolver()
@@ -106,8 +107,10 @@ def add_task(finding: Finding, runtime: str, name: str, bundle: str, ident: str)
     if pid is None:
         finding.saw.append(f"task {name} has no valid {bundle}/init.pid (not started?)")
         return
-    if not in_task_cgroup(pid, ident):
-        finding.saw.append(f"task {name} is not running (its init pid {pid} has exited)")
+    if not is_task_process(pid, ident):
+        finding.saw.append(
+            f"task {name} is not running (its init pid {pid} has exited, or is not the task's)"
+        )
         return
     finding.candidates.append(
         Candidate(
@@ -134,6 +137,30 @@ def read_init_pid(bundle: str) -> int | None:
         return None
     pid = int(text)
     return pid if 1 <= pid <= PID_MAX else None
+
+
+def is_task_process(pid: int, ident: str) -> bool:
+    """Whether ``pid`` is task ``ident``'s process: in the task's cgroup, and a child
+    of a containerd shim that root runs. (A user may create cgroups of any name in a
+    subtree systemd delegated to them, and wait for a stopped task's pid to be theirs:
+    the parent, a process only root can start there, is what they cannot fake.)"""
+    return in_task_cgroup(pid, ident) and parent_is_shim(pid)
+
+
+def parent_is_shim(pid: int) -> bool:
+    """Whether ``pid``'s parent is a containerd shim of root's (containerd-shim-runc-v2
+    and its kind reap the task's first process; its comm is cut to 15 bytes)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(4096)
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        ppid = int(fields[1])  # field 4 of proc(5): the second after the name
+        if ppid <= 1 or os.stat(f"/proc/{ppid}").st_uid != 0:
+            return False
+        with open(f"/proc/{ppid}/comm", "rb") as f:
+            return f.read(64).rstrip(b"\n").startswith(b"containerd-shim")
+    except (OSError, IndexError, ValueError):
+        return False
 
 
 def in_task_cgroup(pid: int, ident: str) -> bool:

@@ -52,7 +52,7 @@ class K8sResolver(Resolver):
         return finding
 
     def still_in_container(self, pid: int, check: str) -> bool:
-        return containerd.in_task_cgroup(pid, check)
+        return containerd.is_task_process(pid, check)
 
 
 RESOLVER = K8sResolver()

@@ -43,7 +43,7 @@ class NerdctlResolver(Resolver):
         return finding
 
     def still_in_container(self, pid: int, check: str) -> bool:
-        return containerd.in_task_cgroup(pid, check)
+        return containerd.is_task_process(pid, check)
 
 
 RESOLVER = NerdctlResolver()
