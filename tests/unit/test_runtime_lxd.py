@@ -1,52 +1,95 @@
 """The LXD and Incus resolvers against a recorded API exchange, and against liars.
 
-The answers below are what Debian 12's LXD 5.0.2 sent for ``GET
-/1.0/instances/NAME/state`` (a running container, a stopped one, an unknown name),
-served by the fake daemon of ``fake_docker`` (it answers whatever a case says).
-The real daemon is in tests/integration/test_runtime_lxd.py. A daemon's pid is
-taken only when it is a process of the container's LXC payload cgroup: the pid of
-this test process is not, so a running answer naming it is the case of a daemon
-that lies (or of a virtual machine, whose pid is its qemu on the host).
+The answers below are what Debian 12's LXD 5.0.2 sent for ``GET /1.0/instances/NAME``
+and ``GET /1.0/instances/NAME/state`` (a running container, a stopped one, an
+unknown name; the long fields trimmed), served by the fake daemon of
+``fake_docker`` (it answers whatever a case says), by path. The real daemon is in
+tests/integration/test_runtime_lxd.py. A pid from the daemon is taken only when it
+is a process of the container's LXC payload cgroup: the pid of this test process is
+not, so a state naming it is the case of a daemon that lies.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from pipework.errors import HostStateError, UsageError
-from pipework.guests import incus, lxd
+from pipework.guests import cgroup, incus, lxd
 from pipework.names import parse_guest_ref
 
-from .fake_docker import CHUNKED_HEAD, FakeDocker, endless, hold, http, say, trickle
+from .fake_docker import (
+    CHUNKED_HEAD,
+    Answer,
+    FakeDocker,
+    endless,
+    hold,
+    http,
+    say,
+    trickle,
+)
 
 _HEADERS = "Date: Sat, 05 Dec 2026 06:43:58 GMT\r\n"
+_SYNC = '{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,'
+
+
+def _instance(status: str, code: int, kind: str = "container") -> bytes:
+    return http(
+        (
+            f'{_SYNC}"error":"","metadata":{{"architecture":"x86_64","config":{{}},'
+            '"devices":{},"ephemeral":false,"profiles":[],"stateful":false,"description":"",'
+            '"created_at":"2026-12-05T06:59:57.100990826Z","expanded_config":{},'
+            f'"expanded_devices":{{}},"name":"web","status":"{status}","status_code":{code},'
+            '"last_used_at":"2026-12-05T06:59:57.273690535Z","location":"none",'
+            f'"type":"{kind}","project":"default"}}}}'
+        ).encode(),
+        headers=_HEADERS,
+    )
 
 
 def _state(status: str, code: int, pid: int | str) -> bytes:
-    # as LXD 5.0.2 sent it, the counters trimmed
-    return (
-        '{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,'
-        f'"error":"","metadata":{{"status":"{status}","status_code":{code},"disk":{{}},'
-        '"memory":{"usage":319488,"usage_peak":1150976,"swap_usage":0,"swap_usage_peak":0},'
-        f'"network":null,"pid":{pid},"processes":2,"cpu":{{"usage":9118169}}}}}}'
-    ).encode()
+    return http(
+        (
+            f'{_SYNC}"error":"","metadata":{{"status":"{status}","status_code":{code},'
+            '"disk":{},"memory":{"usage":319488,"usage_peak":1150976,"swap_usage":0,'
+            f'"swap_usage_peak":0}},"network":null,"pid":{pid},"processes":2,'
+            '"cpu":{"usage":9118169}}}'
+        ).encode(),
+        headers=_HEADERS,
+    )
 
 
+RUNNING = _instance("Running", 103)
+STOPPED = _instance("Stopped", 102)
 NOT_FOUND = http(
     b'{"type":"error","status":"","status_code":0,"operation":"","error_code":404,'
     b'"error":"Instance not found","metadata":null}',
     "404 Not Found",
     "X-Content-Type-Options: nosniff\r\n" + _HEADERS,
 )
-STOPPED = http(_state("Stopped", 102, 0), headers=_HEADERS)
 
 
-def running(pid: int | str) -> bytes:
-    return http(_state("Running", 103, pid), headers=_HEADERS)
+def state(pid: int | str) -> bytes:
+    return _state("Running", 103, pid)
+
+
+def lxd_daemon(instance: Answer | bytes, state: Answer | bytes | None = None) -> FakeDocker:
+    """A fake daemon answering ``instance`` to GET /1.0/instances/NAME, ``state`` to
+    GET /1.0/instances/NAME/state (each bytes at once, or any answer of fake_docker)."""
+    answers = [say(a) if isinstance(a, bytes) else a for a in (instance, state or b"")]
+    daemon = FakeDocker(answers[0])
+
+    def route(conn: socket.socket, stop: threading.Event) -> None:
+        line = daemon.requests[-1].split(b"\r\n", 1)[0]
+        answers[b"/state" in line](conn, stop)
+
+    daemon.answer = route
+    return daemon
 
 
 _VARS = ("LXD_SOCKET", "LXD_DIR", "INCUS_SOCKET", "INCUS_DIR")
@@ -62,63 +105,122 @@ def _no_environment() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture
+def no_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process sees no payload cgroup: the daemon's state is asked for the pid."""
+    monkeypatch.setattr(lxd, "init_pid", lambda lxc_name: None)
+
+
 def ask(daemon: FakeDocker, name: str = "web", runtime: lxd.LxdResolver = lxd.RESOLVER):
     os.environ[runtime.env_socket] = daemon.path  # removed by the fixture
     return lxd.find(runtime, name)
 
 
-def test_a_running_container_is_found_by_its_init_pid(monkeypatch):
-    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "web")
-    with FakeDocker(say(running(os.getpid()))) as daemon:
+def paths(daemon: FakeDocker) -> list[bytes]:
+    return [r.split(b"\r\n", 1)[0] for r in daemon.requests]
+
+
+def test_a_running_container_takes_its_init_pid_from_the_kernel(monkeypatch):
+    monkeypatch.setattr(lxd, "init_pid", lambda name: os.getpid() if name == "web" else None)
+    with lxd_daemon(RUNNING) as daemon:
         finding = ask(daemon)
-    assert daemon.requests[0].startswith(b"GET /1.0/instances/web/state HTTP/1.0\r\n")
+    assert paths(daemon) == [b"GET /1.0/instances/web HTTP/1.0"], "the slow /state is not asked"
     (cand,) = finding.candidates
     assert (cand.runtime, cand.name, cand.pid) == ("lxd", "web", os.getpid())
     assert cand.ns_path == f"/proc/{os.getpid()}/ns/net"
     assert cand.check == "web", "the payload cgroup is checked again after pinning"
-    assert cand.detail == f"LXD API at {daemon.path}: instance web Running, init pid {os.getpid()}"
+    assert cand.detail == (
+        f"LXD API at {daemon.path}: container web Running; init pid {os.getpid()} "
+        "from cgroup lxc.payload.web"
+    )
 
 
-def test_a_pid_outside_the_containers_cgroup_is_refused():
-    # This process is in no lxc.payload.web: a lying daemon, or a VM's qemu.
-    with FakeDocker(say(running(os.getpid()))) as daemon:
+def test_the_init_is_the_first_process_of_the_payload_cgroup_at_the_top(monkeypatch, tmp_path):
+    for rel, pid in [
+        ("lxc.payload.web", os.getpid()),
+        ("lxc.monitor.web", 1),  # older, but the monitor: the host's namespace
+        ("lxc.payload.evil/lxc.payload.other", 1),  # made by evil's root, not at the top
+    ]:
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "cgroup.procs").write_text(f"{pid}\n")
+    mounts = [cgroup.CgroupMount(str(tmp_path), 2, ())]
+    monkeypatch.setattr(cgroup, "standard_mounts", lambda: mounts)
+    assert lxd.init_pid("web") == os.getpid()
+    assert lxd.init_pid("other") is None
+    assert lxd.init_pid("nope") is None
+
+
+def test_without_the_cgroup_the_daemons_state_gives_the_pid(monkeypatch, no_cgroup):
+    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "web")
+    with lxd_daemon(RUNNING, state(os.getpid())) as daemon:
+        (cand,) = ask(daemon).candidates
+    assert paths(daemon) == [
+        b"GET /1.0/instances/web HTTP/1.0",
+        b"GET /1.0/instances/web/state HTTP/1.0",
+    ]
+    assert cand.pid == os.getpid()
+    assert cand.detail.endswith(f"init pid {os.getpid()} from the daemon's state")
+
+
+def test_a_state_pid_outside_the_containers_cgroup_is_refused(no_cgroup):
+    # This process is in no lxc.payload.web: a daemon that lies.
+    with lxd_daemon(RUNNING, state(os.getpid())) as daemon:
         finding = ask(daemon)
     assert finding.candidates == []
-    assert f"the daemon's pid {os.getpid()} is not in the container's cgroup" in finding.summary()
-    assert "lxc.payload.web" in finding.summary()
+    assert finding.summary() == (
+        f"lxd: instance web: the daemon's pid {os.getpid()} is not in the container's "
+        "cgroup lxc.payload.web"
+    )
 
 
-def test_the_hosts_init_is_never_a_containers_process():
-    with FakeDocker(say(running(1))) as daemon:
+def test_the_hosts_init_is_never_a_containers_process(no_cgroup):
+    with lxd_daemon(RUNNING, state(1)) as daemon:
         assert ask(daemon).candidates == []
 
 
+def test_a_virtual_machine_is_not_plumbed():
+    # its state's pid would be its qemu, a process of the host's network namespace
+    with lxd_daemon(_instance("Running", 103, "virtual-machine")) as daemon:
+        finding = ask(daemon)
+    assert finding.summary() == (
+        "lxd: instance web is a virtual-machine, not a container: pipework plumbs containers"
+    )
+    assert len(daemon.requests) == 1
+
+
 def test_a_stopped_container_says_so():
-    with FakeDocker(say(STOPPED)) as daemon:
+    with lxd_daemon(STOPPED) as daemon:
         finding = ask(daemon)
     assert finding.candidates == []
     assert finding.summary() == "lxd: instance web is not running (status: Stopped)"
 
 
 def test_an_unknown_name_is_not_found():
-    with FakeDocker(say(NOT_FOUND)) as daemon:
+    with lxd_daemon(NOT_FOUND) as daemon:
         assert ask(daemon).summary() == "lxd: no instance web"
 
 
 def test_a_refusal_is_reported_in_the_daemons_words():
     body = b'{"type":"error","error_code":403,"error":"not authorized","metadata":null}'
-    with FakeDocker(say(http(body, "403 Forbidden"))) as daemon:
+    with lxd_daemon(http(body, "403 Forbidden")) as daemon:
         assert ask(daemon).summary() == "lxd: daemon answered HTTP 403: not authorized"
 
 
 @pytest.mark.parametrize("pid", ["-1", str(1 << 22), '"42"', "true", "4.5", "null"])
-def test_a_pid_that_is_no_pid_is_an_error_naming_the_daemon(pid):
-    with FakeDocker(say(running(pid))) as daemon, pytest.raises(HostStateError) as err:
+def test_a_pid_that_is_no_pid_is_an_error_naming_the_daemon(pid, no_cgroup):
+    with lxd_daemon(RUNNING, state(pid)) as daemon, pytest.raises(HostStateError) as err:
         ask(daemon)
     assert f"ask the LXD daemon at {daemon.path} for instance web: the answer has no valid pid" in (
         str(err.value)
     )
     assert "LXD_SOCKET" in (err.value.hint or "")
+
+
+def test_no_pid_yet_is_a_container_starting(no_cgroup):
+    with lxd_daemon(RUNNING, state(0)) as daemon:
+        assert ask(daemon).summary() == (
+            "lxd: instance web is running but has no process yet (starting?)"
+        )
 
 
 @pytest.mark.parametrize(
@@ -127,33 +229,39 @@ def test_a_pid_that_is_no_pid_is_an_error_naming_the_daemon(pid):
         (b"<html>", "not valid JSON"),
         (b'{"type":"async","metadata":{"pid":1}}', "not a synchronous API response"),
         (b"[1, 2]", "not a synchronous API response"),
-        (b'{"type":"sync","metadata":null}', "no instance state"),
+        (b'{"type":"sync","metadata":null}', "no metadata"),
     ],
 )
-def test_an_answer_that_is_not_an_instance_state_is_an_error(body, said):
-    with FakeDocker(say(http(body))) as daemon, pytest.raises(HostStateError, match=said):
+def test_an_answer_that_is_not_an_instance_is_an_error(body, said):
+    with lxd_daemon(http(body)) as daemon, pytest.raises(HostStateError, match=said):
         ask(daemon)
 
 
 def test_a_status_from_the_daemon_is_shown_only_when_it_is_a_word():
-    body = _state("Stopped\\u001b[2J", 102, 0)
-    with FakeDocker(say(http(body))) as daemon:
+    with lxd_daemon(_instance("Stopped\\u001b[2J", 102)) as daemon:
         assert ask(daemon).summary() == "lxd: instance web is not running (status: unknown)"
 
 
 def test_running_without_the_running_code_is_not_running(monkeypatch):
-    monkeypatch.setattr(lxd, "in_container", lambda pid, check: True)
-    with FakeDocker(say(http(_state("Running", 102, os.getpid())))) as daemon:
+    monkeypatch.setattr(lxd, "init_pid", lambda name: os.getpid())
+    with lxd_daemon(_instance("Running", 102)) as daemon:
         assert ask(daemon).candidates == []
 
 
-def test_a_silent_or_trickling_daemon_ends_at_the_deadline(monkeypatch):
+def test_a_silent_or_trickling_daemon_ends_at_the_deadline(monkeypatch, no_cgroup):
     monkeypatch.setattr(lxd, "TIMEOUT_S", 0.5)
-    for answer in (hold(), trickle(running(1), 0.05)):
+    for answers in ((hold(),), (trickle(RUNNING, 0.05),), (RUNNING, hold())):
         start = time.monotonic()
-        with FakeDocker(answer) as daemon, pytest.raises(HostStateError, match=r"within 0\.5 s"):
+        with lxd_daemon(*answers) as daemon, pytest.raises(HostStateError, match=r"within 0\.5 s"):
             ask(daemon)
         assert time.monotonic() - start < 3
+
+
+def test_an_endless_or_oversized_answer_ends_at_the_byte_budget():
+    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{"
+    for answer in (say(huge), endless(CHUNKED_HEAD, b"10000\r\n" + b" " * 65536 + b"\r\n")):
+        with lxd_daemon(answer) as daemon, pytest.raises(HostStateError, match="byte budget"):
+            ask(daemon)
 
 
 def test_a_socket_nobody_listens_on_is_a_daemon_not_reachable(tmp_path):
@@ -196,13 +304,14 @@ def test_the_socket_is_found_as_the_daemons_own_client_finds_it(tmp_path):
 
 
 def test_incus_is_the_same_code_on_its_own_socket_and_words(monkeypatch):
-    monkeypatch.setattr(lxd, "in_container", lambda pid, check: True)
-    with FakeDocker(say(running(os.getpid()))) as daemon:
+    monkeypatch.setattr(lxd, "init_pid", lambda name: os.getpid())
+    with lxd_daemon(RUNNING) as daemon:
         finding = ask(daemon, runtime=incus.RESOLVER)
     (cand,) = finding.candidates
     assert (cand.runtime, cand.name) == ("incus", "web")
     assert cand.detail.startswith(f"Incus API at {daemon.path}: ")
-    with FakeDocker(say(running("-5"))) as daemon, pytest.raises(HostStateError) as err:
+    monkeypatch.setattr(lxd, "init_pid", lambda name: None)
+    with lxd_daemon(RUNNING, state("-5")) as daemon, pytest.raises(HostStateError) as err:
         ask(daemon, runtime=incus.RESOLVER)
     assert "ask the Incus daemon" in str(err.value)
     assert "INCUS_SOCKET" in (err.value.hint or "")
@@ -249,20 +358,24 @@ def test_a_name_no_instance_can_have_is_not_asked_of_the_daemon(name):
 
 def test_another_projects_instance_is_asked_in_that_project(monkeypatch):
     checked = []
+    monkeypatch.setattr(lxd, "init_pid", checked.append)  # returns None: ask the state
     monkeypatch.setattr(lxd, "in_container", lambda pid, check: checked.append(check) or True)
-    with FakeDocker(say(running(os.getpid()))) as daemon:
+    with lxd_daemon(RUNNING, state(os.getpid())) as daemon:
         (cand,) = ask(daemon, "pwt+p/web").candidates
-    request = daemon.requests[0]
-    assert request.startswith(b"GET /1.0/instances/web/state?project=pwt%2Bp HTTP/1.0\r\n")
-    assert checked == ["pwt+p_web"], "LXC names another project's container PROJECT_NAME"
+    assert paths(daemon) == [
+        b"GET /1.0/instances/web?project=pwt%2Bp HTTP/1.0",
+        b"GET /1.0/instances/web/state?project=pwt%2Bp HTTP/1.0",
+    ]
+    # LXC names another project's container PROJECT_NAME
+    assert checked == ["pwt+p_web", "pwt+p_web"]
     assert (cand.name, cand.check) == ("pwt+p/web", "pwt+p_web")
 
 
 def test_the_default_project_is_the_plain_name(monkeypatch):
-    monkeypatch.setattr(lxd, "in_container", lambda pid, check: check == "web")
-    with FakeDocker(say(running(os.getpid()))) as daemon:
+    monkeypatch.setattr(lxd, "init_pid", lambda name: os.getpid() if name == "web" else None)
+    with lxd_daemon(RUNNING) as daemon:
         (cand,) = ask(daemon, "default/web").candidates
-    assert daemon.requests[0].startswith(b"GET /1.0/instances/web/state HTTP/1.0\r\n")
+    assert paths(daemon) == [b"GET /1.0/instances/web HTTP/1.0"]
     assert cand.name == "web"
 
 
@@ -306,10 +419,3 @@ def test_a_pid_counts_only_in_the_payload_cgroup_at_the_top(monkeypatch, tmp_pat
     monkeypatch.setattr(cgroup, "pid_in_cgroup", lambda pid, rel: real(pid, rel, proc=proc))
     assert lxd.in_container(4242, "web") is inside
     assert lxd.RESOLVER.still_in_container(4242, "web") is inside
-
-
-def test_an_endless_or_oversized_answer_ends_at_the_byte_budget():
-    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{"
-    for answer in (say(huge), endless(CHUNKED_HEAD, b"10000\r\n" + b" " * 65536 + b"\r\n")):
-        with FakeDocker(answer) as daemon, pytest.raises(HostStateError, match="byte budget"):
-            ask(daemon)

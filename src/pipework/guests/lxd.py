@@ -1,16 +1,21 @@
 """LXD containers, by name, through the daemon's REST API on its unix socket.
 
-One GET, ``/1.0/instances/NAME/state``, answers the instance's status and its init
-pid; no ``lxc`` (LXD's client) subprocess. Incus, LXD's fork, speaks the same API
-on its own socket: ``guests.incus`` is this code with Incus's socket and words.
+One GET, ``/1.0/instances/NAME``, says whether the daemon has that instance, that
+it is a container (not a virtual machine) and that it runs; no ``lxc`` (LXD's
+client) subprocess. Its init pid then comes from the kernel: LXD's containers are
+LXC containers, whose processes live in the payload cgroup ``lxc.payload.NAME`` at
+the top of each hierarchy, and the first one started is the init. The daemon's
+``/1.0/instances/NAME/state`` has the pid too, but gathers every counter of the
+container to answer (40 ms, against 2): it is asked only when this process does
+not see that cgroup (another cgroup namespace). Incus, LXD's fork, speaks the same
+API on its own socket: ``guests.incus`` is this code with Incus's socket and words.
 
 The daemon's answer is checked, not trusted (a broken or hostile process may listen
 on the socket): one overall deadline and byte budget (``unixhttp``), JSON of
-bounded nesting (``jsonlite``), a pid in range, and the pid must be a process of
-the container it is said to be: LXD's containers are LXC containers, in the
-payload cgroup ``lxc.payload.NAME``, so a pid outside it (the host's init, a
-virtual machine's qemu, which lives in the host's network namespace) is refused.
-The same cgroup is checked again after the namespace is pinned.
+bounded nesting (``jsonlite``), and a pid it gives must be in range and a process
+of that payload cgroup (not the host's init, not a process of a cgroup so named
+that a container's root made inside its own). The same cgroup is checked again
+after the namespace is pinned.
 
 The socket is ``$LXD_SOCKET``, else ``$LXD_DIR/unix.socket``, else the snap's or
 the Debian package's, as LXD's own client looks. ``lxd:NAME`` (and a bare name)
@@ -93,64 +98,100 @@ def find(runtime: LxdResolver, name: str) -> Finding:
     if project and not is_project_name(project):
         finding.saw.append(f"{project} cannot be a project name")
         return finding
-    url = f"/1.0/instances/{instance}/state"
-    where = ""
+    query = in_project = ""
     if project == "default":
         name = instance  # the default project's instances are named without it
     elif project:
-        url += f"?project={_query_value(project)}"
-        where = f" in project {project}"
+        query = f"?project={_query_value(project)}"
+        in_project = f" in project {project}"
+    # LXC's name for the container: another project's instances are PROJECT_NAME
+    # (a project's name may not contain "_", so the two cannot be confused).
+    lxc_name = f"{project}_{instance}" if in_project else instance
     path, named = socket_path(runtime)
     if not named and not os.path.exists(path):
-        where = " or ".join(runtime.sockets)
-        finding.saw.append(f"daemon not running (no socket at {where})")
+        finding.saw.append(f"daemon not running (no socket at {' or '.join(runtime.sockets)})")
         return finding
     daemon = _Daemon(runtime, path, name)
     try:
-        resp = daemon.get(url)
+        resp = daemon.get(f"/1.0/instances/{instance}{query}")
     except _Unreachable as exc:
         finding.saw.append(f"daemon not reachable at {path} ({exc})")
         return finding
     if resp.status == 404:
-        finding.saw.append(f"no instance {instance}{where}")
+        finding.saw.append(f"no instance {instance}{in_project}")
         return finding
     if resp.status != 200:
         finding.saw.append(f"daemon answered HTTP {resp.status}: {_message(resp.body)}")
         return finding
-    state = daemon.state(resp.body)
-    pid = state.get("pid")
-    if type(pid) is not int or not 0 <= pid <= PID_MAX:
-        raise daemon.fail(f"the answer has no valid pid ({_brief(pid)})")
-    status = _status(state.get("status"))
-    if state.get("status_code") != _RUNNING or status != "Running":
-        finding.saw.append(f"instance {name} is not running (status: {status})")
-        return finding
-    if pid == 0:
-        finding.saw.append(f"instance {name} is running but has no process yet (starting?)")
-        return finding
-    # LXC's name for the container: another project's instances are PROJECT_NAME
-    # (a project's name may not contain "_", so the two cannot be confused).
-    lxc_name = f"{project}_{instance}" if where else instance
-    if not in_container(pid, lxc_name):
-        # A virtual machine's pid is its qemu, in the host's namespace; a pid
-        # outside the container's cgroup is never the container's, whoever says so.
+    info = daemon.metadata(resp.body, "the instance")
+    kind = _word(info.get("type"))
+    status = _word(info.get("status"))
+    if kind != "container":
         finding.saw.append(
-            f"instance {name}: the daemon's pid {pid} is not in the container's cgroup "
-            f"lxc.payload.{lxc_name} (a virtual machine? pipework plumbs containers)"
+            f"instance {name} is a {kind}, not a container: pipework plumbs containers"
         )
         return finding
+    if info.get("status_code") != _RUNNING or status != "Running":
+        finding.saw.append(f"instance {name} is not running (status: {status})")
+        return finding
+    # The init pid from the kernel: the process of the payload cgroup that started
+    # first. The daemon's /state has it too, but gathers every counter of the
+    # container to answer (about 40 ms, against 2 for the instance).
+    pid = init_pid(lxc_name)
+    how = f"cgroup lxc.payload.{lxc_name}"
+    if pid is None:
+        pid = _pid_from_state(daemon, f"/1.0/instances/{instance}/state{query}")
+        how = "the daemon's state"
+        if pid is None:
+            finding.saw.append(f"instance {name} is running but has no process yet (starting?)")
+            return finding
+        if not in_container(pid, lxc_name):
+            # A pid outside the container's cgroup is never the container's,
+            # whoever says so (a lying daemon; the host's init).
+            finding.saw.append(
+                f"instance {name}: the daemon's pid {pid} is not in the container's cgroup "
+                f"lxc.payload.{lxc_name}"
+            )
+            return finding
     finding.candidates.append(
         Candidate(
             runtime.name,
             name,
             pid,
             f"/proc/{pid}/ns/net",
-            f"{runtime.product} API at {path}: instance {name} Running, init pid {pid}",
+            f"{runtime.product} API at {path}: container {name} Running; init pid {pid} from {how}",
             check=lxc_name,
         )
     )
-    finding.saw.append(f"instance {name} running, pid {pid}")
+    finding.saw.append(f"container {name} running, pid {pid}")
     return finding
+
+
+def _pid_from_state(daemon: _Daemon, url: str) -> int | None:
+    """The container's init pid as the daemon's state gives it (None: none yet), for
+    hosts where its payload cgroup is not where this process sees cgroups."""
+    resp = daemon.get(url)
+    if resp.status != 200:
+        raise daemon.fail(f"its state: HTTP {resp.status}: {_message(resp.body)}")
+    pid = daemon.metadata(resp.body, "the instance's state").get("pid")
+    if type(pid) is not int or not 0 <= pid <= PID_MAX:
+        raise daemon.fail(f"the answer has no valid pid ({_brief(pid)})")
+    return pid or None
+
+
+def init_pid(lxc_name: str) -> int | None:
+    """The first process of LXC's payload cgroup for ``lxc_name``, at the top of the
+    hierarchies (LXC >= 4.0, or 3.1), or None when there is none."""
+    from . import cgroup
+
+    mounts = cgroup.standard_mounts() or cgroup.read_mounts()
+    payloads = (f"lxc.payload.{lxc_name}", f"lxc.payload/{lxc_name}")
+    for match in cgroup.find_direct(mounts, lxc_name):
+        if match.relpath in payloads:
+            pids = cgroup.procs(match)
+            if pids:
+                return pids[0]
+    return None
 
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
@@ -228,8 +269,8 @@ class _Daemon:
         except OSError as exc:  # connect() failed
             raise _Unreachable(exc.strerror or str(exc)) from None
 
-    def state(self, body: bytes) -> dict[str, object]:
-        """The ``metadata`` of a synchronous answer: the instance's state."""
+    def metadata(self, body: bytes, what: str) -> dict[str, object]:
+        """The ``metadata`` of a synchronous answer (``what`` it describes)."""
         try:
             answer = _parse_json(body)
         except ValueError as exc:
@@ -238,13 +279,18 @@ class _Daemon:
             raise self.fail("the answer is not a synchronous API response")
         metadata = answer.get("metadata")
         if not isinstance(metadata, dict):
-            raise self.fail("the answer has no instance state (metadata)")
+            raise self.fail(f"the answer has no metadata (describing {what})")
         return metadata
 
 
-def _status(value: object) -> str:
-    # Shown in messages: only a short word of letters, as the daemon's are.
-    if isinstance(value, str) and 0 < len(value) <= 20 and value.isascii() and value.isalpha():
+def _word(value: object) -> str:
+    # A status or type, shown in messages: only a short word, as the daemon's are.
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= 20
+        and value.isascii()
+        and value.replace("-", "").isalpha()
+    ):
         return value
     return "unknown"
 
