@@ -17,6 +17,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -229,3 +231,26 @@ def test_another_projects_container_is_lxd_project_slash_name(lxd_image, cleanup
     res = pipework("detach", f"lxd:{project}/{ct}")
     assert res.returncode == 0, res.stderr
     assert inside(pid) == ""
+
+
+_NO_CGROUP = r"""
+import sys
+import pipework.guests.lxd as lxd
+lxd.init_pid = lambda lxc_name: None  # as where the payload cgroup is not visible
+from pipework.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_daemons_state_gives_the_pid_where_the_cgroup_is_not_seen(lxd_container):
+    ct = lxd_container()
+    pid = lxd_pid(ct)
+    res = subprocess.run(
+        [sys.executable, "-c", _NO_CGROUP, "inspect", f"lxd:{ct}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert f"init pid {pid} from the daemon's state" in res.stdout, res.stdout
