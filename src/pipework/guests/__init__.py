@@ -1,12 +1,14 @@
 """Guest resolution: an identifier becomes a ``Guest`` with a pinned network namespace.
 
 One resolver per runtime, each a module of this package named like the runtime
-(see ``base.Resolver``), registered in ``names.RUNTIMES``: netns, lxc, docker,
-pid, in the order a bare name asks them. A prefix (``docker:web``) asks one
-resolver; a bare name asks all that apply, because a name that means two guests
-must be an error listing both, not a silent pick. Slow searches (LXC's walk over
-nested cgroups) run only when no resolver found anything the fast way. A new
-runtime is one new module and its name in RUNTIMES.
+(see ``base.Resolver``), registered in ``names.RUNTIMES`` in the order a bare name
+asks them. A prefix (``docker:web``) asks one resolver; a bare name asks all that
+apply and whose runtime left a trace on this host (``names.RUNTIME_TRACES``),
+because a name that means two guests must be an error listing both, not a silent
+pick; two views of one guest (a Docker container seen through containerd too) are
+one guest, told by its network namespace. Slow searches (LXC's walk over nested
+cgroups, the scan for unregistered nspawn machines) run only when no resolver found
+anything the fast way. A new runtime is one new module and its name in RUNTIMES.
 
 The namespace is opened as soon as the guest is chosen, and the chosen process is
 checked to still belong to the container afterwards, so a pid that died and was
@@ -43,12 +45,11 @@ def resolver(runtime: str) -> Resolver:
 def search(ref: GuestRef) -> list[Finding]:
     """Ask the resolvers that apply to ``ref``; the slow searches only if none found it."""
     findings: list[Finding] = []
-    if ref.kind is not None:
-        names: tuple[str, ...] = (ref.kind,)
-    else:
-        names = tuple(name for name in runtimes_for(ref.value) if _present(name, findings))
-    asked = [resolver(name) for name in names]
-    findings += [r.find(ref) for r in asked]
+    asked: list[Resolver] = []
+    for name in (ref.kind,) if ref.kind is not None else runtimes_for(ref.value):
+        if ref.kind is not None or _present(name, findings):  # (else: said so, in order)
+            asked.append(resolver(name))
+            findings.append(asked[-1].find(ref))
     if not any(f.candidates for f in findings):
         for r in asked:
             more = r.find_more(ref)
