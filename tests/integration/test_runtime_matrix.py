@@ -24,13 +24,16 @@ from dataclasses import dataclass
 import pytest
 
 from . import rogue_dhcp
-from .conftest import PIPEWORK, in_ns, link, pings, pipework, sh
+from .conftest import PIPEWORK, in_ns, link, pings, pipework, sh, unique
 from .test_runtime_containerd import task  # noqa: F401 (fixtures, asked for by name)
-from .test_runtime_lxd import lxd_container, lxd_image, lxd_pid  # noqa: F401
+from .test_runtime_lxd import lxd_container, lxd_image, lxd_pid, lxd_socket  # noqa: F401
 from .test_runtime_nspawn import machine  # noqa: F401
 from .test_runtime_podman import podman, podman_image  # noqa: F401
 
-RUNTIMES = ("podman", "containerd", "nspawn", "lxd")
+# k8s: a pod's sandbox, a containerd task carrying the CRI plugin's annotations (no
+# kubelet here); incus: an LXD container asked through INCUS_SOCKET (Debian 12 has no
+# Incus; it answers the same API). nerdctl is not in Debian 12: not in the matrix.
+RUNTIMES = ("podman", "containerd", "k8s", "nspawn", "lxd", "incus")
 ADDRESS = "198.51.100.31"
 PEER = "198.51.100.32"
 
@@ -76,11 +79,22 @@ def guest(request: pytest.FixtureRequest) -> Guest:
     if runtime == "containerd":
         ns, ident, pid = request.getfixturevalue("task")()
         return Guest(runtime, f"containerd:{ns}/{ident}", pid)
+    if runtime == "k8s":
+        pod_ns, pod = unique("pwtpodns"), unique("pwtpod")
+        _ns, _sandbox, pid = request.getfixturevalue("task")(
+            "k8s.io",
+            "--annotation=io.kubernetes.cri.container-type=sandbox",
+            f"--annotation=io.kubernetes.cri.sandbox-name={pod}",
+            f"--annotation=io.kubernetes.cri.sandbox-namespace={pod_ns}",
+        )
+        return Guest(runtime, f"k8s:{pod_ns}/{pod}", pid)
     if runtime == "nspawn":
         m = request.getfixturevalue("machine")()
         return Guest(runtime, f"nspawn:{m.name}", m.leader)
     name = request.getfixturevalue("lxd_container")()
-    return Guest(runtime, f"lxd:{name}", lxd_pid(name))
+    if runtime == "incus":  # every pipework run of the test (they inherit os.environ)
+        request.getfixturevalue("monkeypatch").setenv("INCUS_SOCKET", lxd_socket())
+    return Guest(runtime, f"{runtime}:{name}", lxd_pid(name))
 
 
 def _attach(*args: str) -> None:
