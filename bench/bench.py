@@ -17,6 +17,9 @@
 4. Peak RSS of a one-shot attach.
 5. Time to a DHCP lease: the built-in client against the original's udhcpc mode
    and udhcpc alone, from the same dnsmasq (bench/dhcp.py).
+6. Runtimes: a one-shot attach to a Podman and a containerd container against a
+   named netns, and their lookup with 1000 other containers present
+   (bench/runtimes.py; ``--only runtimes`` runs it alone).
 
 Prints a Markdown table and writes JSON to bench/results/. Every object it makes
 is named ``pwb…`` and removed at the end, also after a failure.
@@ -40,6 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
 import dhcp  # noqa: E402
+import runtimes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PIPEWORK = str(BIN / "pipework")
@@ -573,6 +577,7 @@ def main() -> int:
     parser.add_argument("--sizes", help="batch sizes, comma-separated (default 100,500,1000)")
     parser.add_argument("--others", type=int, help="other containers for lookup (default 1000)")
     parser.add_argument("--out", default=str(HERE / "results"), help="where the JSON goes")
+    parser.add_argument("--only", choices=["runtimes"], help="run this scenario alone")
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 20)
     sizes = [int(x) for x in (args.sizes or ("5,10" if args.quick else "100,500,1000")).split(",")]
@@ -583,6 +588,14 @@ def main() -> int:
         "machine": os.uname().release,
         "cpus": os.cpu_count(),
     }
+    if args.only == "runtimes":
+        with world() as w:
+            make_bridge(w)
+            report["runtimes"] = runtimes.scenario(runs, others, BRIDGE, ADDR, PIPEWORK)
+        report["targets"] = runtimes.targets(report["runtimes"])  # type: ignore[arg-type]
+        write(Path(args.out), report)
+        print(runtimes.markdown(report["runtimes"]))  # type: ignore[arg-type]
+        return 0
     with world() as w:
         make_bridge(w)
         w.add_netns(["pwb-ns1"])
@@ -607,16 +620,20 @@ def main() -> int:
         report["batch_seconds"] = batches
         print(f"lookup with 0 and {others} other containers…", file=sys.stderr)
         report["lookup"] = lookup(w, runs, others)
+        report["runtimes"] = runtimes.scenario(runs, others, BRIDGE, ADDR, PIPEWORK)
     print(f"time to a DHCP lease ({runs} runs each)…", file=sys.stderr)
     report["dhcp"] = dhcp.time_to_lease(runs)
     report["targets"] = targets(report, sizes, others)
-    out = Path(args.out)
+    write(Path(args.out), report)
+    print(markdown(report, sizes, others))
+    return 0
+
+
+def write(out: Path, report: dict[str, object]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report, sizes, others))
-    return 0
 
 
 def targets(r: dict, sizes: list[int], others: int) -> dict[str, dict[str, object]]:
@@ -661,6 +678,7 @@ def targets(r: dict, sizes: list[int], others: int) -> dict[str, dict[str, objec
         f"lookup with {others} others / with 0 <= 1.2": check(l1 / l0, 1.2),
         "peak RSS of a one-shot (MB) <= 25": check(r["peak_rss_kb"]["pipework_max"] / 1024, 25),
         **_dhcp_target(r["dhcp"], check),
+        **runtimes.targets(r["runtimes"]),
     }
 
 
@@ -732,6 +750,8 @@ def markdown(r: dict, sizes: list[int], others: int) -> str:
         "**Time to a DHCP lease** (dnsmasq --no-ping in a namespace, same MAC each run)",
         "",
         dhcp.markdown(r["dhcp"]),
+        "",
+        runtimes.markdown(r["runtimes"]),
         "",
         "**Targets**",
         "",

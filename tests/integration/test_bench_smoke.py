@@ -44,6 +44,7 @@ def test_bench_quick_runs_and_reports_every_section(tmp_path):
         "lookup",
         "peak_rss_kb",
         "dhcp",
+        "runtimes",
         "targets",
     ):
         assert key in report
