@@ -20,10 +20,10 @@ import time
 from ..errors import HostStateError, UsageError
 from ..names import PID_MAX, check_guest_name
 from .base import Candidate, Finding, Resolver
+from .daemon import DaemonClient, Unreachable, brief, message, parse_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._lowlevel.unixhttp import HTTPResponse
     from ..names import GuestRef
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -65,36 +65,36 @@ def find(name: str) -> Finding:
     if not os.path.exists(path):
         finding.saw.append(f"daemon not running (no socket at {path})")
         return finding
-    daemon = _Daemon(path, name)
+    daemon = _Daemon(path, name, TIMEOUT_S)
     starting_until = time.monotonic() + _START_WAIT_S
     while True:
         try:
             resp = daemon.get(f"/containers/{name}/json")
-        except _Unreachable as exc:
+        except Unreachable as exc:
             finding.saw.append(f"daemon not reachable at {path} ({exc})")
             return finding
         if resp.status == 404:
             finding.saw.append(f"no container {name}")
             return finding
         if resp.status != 200:
-            message = _message(resp.body)
-            if "multiple ids" in message.lower():
+            said = message(resp.body, "message")
+            if "multiple ids" in said.lower():
                 _list_prefix_matches(finding, daemon, name)
-            finding.saw.append(f"daemon answered HTTP {resp.status}: {message}")
+            finding.saw.append(f"daemon answered HTTP {resp.status}: {said}")
             return finding
         info = daemon.json(resp.body)
         if not isinstance(info, dict):
             raise daemon.fail("the answer is JSON but not a container's description")
         cid = info.get("Id")
         if not _is_container_id(cid):
-            raise daemon.fail(f"the answer has no valid container Id ({_brief(cid)})")
+            raise daemon.fail(f"the answer has no valid container Id ({brief(cid)})")
         assert isinstance(cid, str)
         cname = _own_name(info.get("Name"), name)
         raw_state = info.get("State")
         state: dict[str, object] = raw_state if isinstance(raw_state, dict) else {}
         pid = state.get("Pid") or 0
         if type(pid) is not int or not 0 <= pid <= PID_MAX:
-            raise daemon.fail(f"the answer has no valid Pid ({_brief(pid)})")
+            raise daemon.fail(f"the answer has no valid Pid ({brief(pid)})")
         running = state.get("Running") is True
         if running and pid > 0:
             finding.candidates.append(
@@ -124,20 +124,10 @@ def find(name: str) -> Finding:
         return finding
 
 
-class _Unreachable(Exception):
-    """Nothing accepts connections on the socket: as if Docker were not there."""
+class _Daemon(DaemonClient):
+    """One look-up's conversation with the Docker daemon (``daemon.DaemonClient``)."""
 
-
-class _Daemon:
-    """One look-up's conversation with the daemon: one overall deadline for all of its
-    requests, and every answer that is not a well-formed one an error naming the step."""
-
-    __slots__ = ("deadline", "name", "path")
-
-    def __init__(self, path: str, name: str) -> None:
-        self.path = path
-        self.name = name
-        self.deadline = time.monotonic() + TIMEOUT_S
+    __slots__ = ()
 
     def fail(self, why: str) -> HostStateError:
         return HostStateError(
@@ -146,19 +136,9 @@ class _Daemon:
             "or point DOCKER_HOST=unix://PATH at the right socket",
         )
 
-    def get(self, url: str) -> HTTPResponse:
-        from .._lowlevel import unixhttp
-
-        try:
-            return unixhttp.get(self.path, url, timeout=TIMEOUT_S, deadline=self.deadline)
-        except unixhttp.ResponseError as exc:  # it took the connection, then failed us
-            raise self.fail(str(exc)) from None
-        except OSError as exc:  # connect() failed
-            raise _Unreachable(exc.strerror or str(exc)) from None
-
     def json(self, body: bytes) -> object:
         try:
-            return _parse_json(body)
+            return parse_json(body)
         except ValueError as exc:
             raise self.fail(f"the answer is not valid JSON ({exc})") from None
 
@@ -185,16 +165,11 @@ def _own_name(value: object, asked: str) -> str:
     return asked
 
 
-def _brief(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _list_prefix_matches(finding: Finding, daemon: _Daemon, prefix: str) -> None:
     """Name every container an ambiguous ID prefix matches (the API only says "multiple")."""
     try:
         listing = daemon.json(daemon.get("/containers/json?all=1").body)
-    except _Unreachable:
+    except Unreachable:
         return
     for entry in listing if isinstance(listing, list) else []:
         if not isinstance(entry, dict) or not str(entry.get("Id", "")).startswith(prefix):
@@ -202,22 +177,6 @@ def _list_prefix_matches(finding: Finding, daemon: _Daemon, prefix: str) -> None
         names = entry.get("Names") or ["?"]
         first = str(names[0] if isinstance(names, list) else names).lstrip("/")
         finding.ambiguous.append(f"docker:{first} ({str(entry['Id'])[:12]}, {entry.get('State')})")
-
-
-def _parse_json(body: bytes) -> object:
-    from .._lowlevel.jsonlite import loads
-
-    return loads(body)
-
-
-def _message(body: bytes) -> str:
-    try:
-        value = _parse_json(body)
-    except ValueError:
-        value = None
-    msg = value.get("message") if isinstance(value, dict) else None
-    text = str(msg) if msg else body[:200].decode("utf-8", "replace").strip()
-    return text[:200]
 
 
 def still_in_container(pid: int, container_id: str) -> bool:

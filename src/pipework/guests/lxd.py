@@ -26,17 +26,16 @@ project, whose LXC container is ``PROJECT_NAME`` (cgroup ``lxc.payload.PROJECT_N
 from __future__ import annotations
 
 import os
-import time
 
 from ..errors import HostStateError
 from ..names import PID_MAX
 from .base import Candidate, Finding, Resolver
+from .daemon import DaemonClient, Unreachable, brief, message, parse_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import ClassVar
 
-    from .._lowlevel.unixhttp import HTTPResponse
     from ..names import GuestRef
 
 #: one look-up's whole conversation with the daemon, however slowly it answers
@@ -114,14 +113,14 @@ def find(runtime: LxdResolver, name: str) -> Finding:
     daemon = _Daemon(runtime, path, name)
     try:
         resp = daemon.get(f"/1.0/instances/{instance}{query}")
-    except _Unreachable as exc:
+    except Unreachable as exc:
         finding.saw.append(f"daemon not reachable at {path} ({exc})")
         return finding
     if resp.status == 404:
         finding.saw.append(f"no instance {instance}{in_project}")
         return finding
     if resp.status != 200:
-        finding.saw.append(f"daemon answered HTTP {resp.status}: {_message(resp.body)}")
+        finding.saw.append(f"daemon answered HTTP {resp.status}: {message(resp.body, 'error')}")
         return finding
     info = daemon.metadata(resp.body, "the instance")
     kind = _word(info.get("type"))
@@ -172,10 +171,10 @@ def _pid_from_state(daemon: _Daemon, url: str) -> int | None:
     hosts where its payload cgroup is not where this process sees cgroups."""
     resp = daemon.get(url)
     if resp.status != 200:
-        raise daemon.fail(f"its state: HTTP {resp.status}: {_message(resp.body)}")
+        raise daemon.fail(f"its state: HTTP {resp.status}: {message(resp.body, 'error')}")
     pid = daemon.metadata(resp.body, "the instance's state").get("pid")
     if type(pid) is not int or not 0 <= pid <= PID_MAX:
-        raise daemon.fail(f"the answer has no valid pid ({_brief(pid)})")
+        raise daemon.fail(f"the answer has no valid pid ({brief(pid)})")
     return pid or None
 
 
@@ -236,21 +235,14 @@ def in_container(pid: int, check: str) -> bool:
     return pid_in_cgroup(pid, f"lxc.payload.{check}") or pid_in_cgroup(pid, f"lxc.payload/{check}")
 
 
-class _Unreachable(Exception):
-    """Nothing accepts connections on the socket: as if the daemon were not there."""
+class _Daemon(DaemonClient):
+    """One look-up's conversation with the LXD or Incus daemon (``daemon.DaemonClient``)."""
 
-
-class _Daemon:
-    """One look-up's conversation with the daemon: one overall deadline, and every
-    answer that is not a well-formed one an error naming the step."""
-
-    __slots__ = ("deadline", "name", "path", "runtime")
+    __slots__ = ("runtime",)
 
     def __init__(self, runtime: LxdResolver, path: str, name: str) -> None:
+        super().__init__(path, name, TIMEOUT_S)
         self.runtime = runtime
-        self.path = path
-        self.name = name
-        self.deadline = time.monotonic() + TIMEOUT_S
 
     def fail(self, why: str) -> HostStateError:
         return HostStateError(
@@ -259,20 +251,10 @@ class _Daemon:
             f"or point {self.runtime.env_socket}=PATH at the right socket",
         )
 
-    def get(self, url: str) -> HTTPResponse:
-        from .._lowlevel import unixhttp
-
-        try:
-            return unixhttp.get(self.path, url, timeout=TIMEOUT_S, deadline=self.deadline)
-        except unixhttp.ResponseError as exc:  # it took the connection, then failed us
-            raise self.fail(str(exc)) from None
-        except OSError as exc:  # connect() failed
-            raise _Unreachable(exc.strerror or str(exc)) from None
-
     def metadata(self, body: bytes, what: str) -> dict[str, object]:
         """The ``metadata`` of a synchronous answer (``what`` it describes)."""
         try:
-            answer = _parse_json(body)
+            answer = parse_json(body)
         except ValueError as exc:
             raise self.fail(f"the answer is not valid JSON ({exc})") from None
         if not isinstance(answer, dict) or answer.get("type") != "sync":
@@ -293,25 +275,3 @@ def _word(value: object) -> str:
     ):
         return value
     return "unknown"
-
-
-def _brief(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _parse_json(body: bytes) -> object:
-    from .._lowlevel.jsonlite import loads
-
-    return loads(body)
-
-
-def _message(body: bytes) -> str:
-    """The daemon's own words for a refusal (its ``error``), else the body's start."""
-    try:
-        value = _parse_json(body)
-    except ValueError:
-        value = None
-    msg = value.get("error") if isinstance(value, dict) else None
-    text = str(msg) if msg else body[:200].decode("utf-8", "replace").strip()
-    return text[:200]
