@@ -3,6 +3,12 @@
 
 die() { echo "$0: $*" >&2; exit 1; }
 
+# daemon_failed WHAT LOG: die, showing the end of the daemon's log (CI keeps only output).
+daemon_failed() {
+    tail -n 20 "$2" >&2 2>/dev/null || true
+    die "$1 did not start; see $2"
+}
+
 need_root() {
     [ "$(id -u)" = 0 ] || die "run as root (network namespaces, bridges and containers need it)"
 }
@@ -46,16 +52,43 @@ make_runtime_venv() {
     "$dir/bin/python" -m pip uninstall -q -y setuptools >/dev/null 2>&1 || true
 }
 
+# /run is not always a tmpfs (on this machine kind it is the root disk, kept across
+# restarts and snapshots), so a daemon that was killed leaves its socket and pid file
+# behind. A daemon then dials the dead socket instead of starting its own (dockerd and
+# /run/containerd/containerd.sock), or takes a recycled pid for itself running.
+# clear_stale_socket SOCKET CHECK...: remove SOCKET (and its .ttrpc twin) when CHECK,
+# a client command that talks to it, fails.
+clear_stale_socket() {
+    sock=$1
+    shift
+    [ -S "$sock" ] || return 0
+    timeout 10 "$@" >/dev/null 2>&1 && return 0
+    echo "removing $sock: nothing answers on it (left by a daemon that was killed)"
+    rm -f "$sock" "$sock.ttrpc"
+}
+
+# clear_stale_pidfile FILE COMM: remove FILE unless its pid is a running COMM.
+clear_stale_pidfile() {
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1" 2>/dev/null || true)
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = "$2" ] && return 0
+    rm -f "$1"
+}
+
 # dockerd without its own networking: pipework plumbs the containers itself.
 ensure_dockerd() {
     docker version >/dev/null 2>&1 && return 0
+    clear_stale_socket /run/containerd/containerd.sock \
+        ctr --address /run/containerd/containerd.sock version
+    clear_stale_pidfile /run/docker.pid dockerd
+    clear_stale_pidfile /run/docker/containerd/containerd.pid containerd
     echo "starting dockerd"
     (dockerd --iptables=false --ip-forward=false --bridge=none \
         >/var/log/pipework-dockerd.log 2>&1 &)
     i=0
     until docker version >/dev/null 2>&1; do
         i=$((i + 1))
-        [ "$i" -le 60 ] || die "dockerd did not start; see /var/log/pipework-dockerd.log"
+        [ "$i" -le 60 ] || daemon_failed "dockerd" /var/log/pipework-dockerd.log
         sleep 0.5
     done
 }
@@ -65,10 +98,12 @@ ensure_dockerd() {
 # the userspace datapath (datapath_type=netdev), which ovs-vswitchd provides.
 ensure_ovs() {
     ovs-vsctl --timeout=5 show >/dev/null 2>&1 && return 0
+    clear_stale_pidfile /run/openvswitch/ovsdb-server.pid ovsdb-server
+    clear_stale_pidfile /run/openvswitch/ovs-vswitchd.pid ovs-vswitchd
     echo "starting Open vSwitch"
     /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random \
         >/var/log/pipework-ovs.log 2>&1 \
-        || die "Open vSwitch did not start; see /var/log/pipework-ovs.log"
+        || daemon_failed "Open vSwitch" /var/log/pipework-ovs.log
 }
 
 # LXD (Debian's 5.0) for the LXD/Incus resolver's tests. It reaches for image servers
@@ -79,11 +114,15 @@ ensure_ovs() {
 ensure_lxd() {
     if ! lxc query /1.0 >/dev/null 2>&1; then
         echo "starting LXD"
-        [ -e /run/netns/pwtlxd ] || ip netns add pwtlxd
+        # The name may outlive its namespace (a plain file on a /run kept on disk).
+        if ! nsenter --net=/run/netns/pwtlxd true 2>/dev/null; then
+            ip netns delete pwtlxd 2>/dev/null || rm -f /run/netns/pwtlxd
+            ip netns add pwtlxd
+        fi
         ip -n pwtlxd link set lo up
         (nsenter --net=/run/netns/pwtlxd lxd --group root \
             --logfile /var/log/pipework-lxd.log >/dev/null 2>&1 &)
-        lxd waitready --timeout 60 || die "LXD did not start; see /var/log/pipework-lxd.log"
+        lxd waitready --timeout 60 || daemon_failed "LXD" /var/log/pipework-lxd.log
     fi
     lxc storage show pwtpool >/dev/null 2>&1 && return 0
     printf 'storage_pools:\n- name: pwtpool\n  driver: dir\n' | lxd init --preseed \
@@ -96,12 +135,13 @@ ensure_lxd() {
 ensure_containerd() {
     sock=/run/containerd/containerd.sock
     [ -S "$sock" ] && ctr version >/dev/null 2>&1 && return 0
+    clear_stale_socket "$sock" ctr --address "$sock" version
     echo "starting containerd"
     (containerd >/var/log/pipework-containerd.log 2>&1 &)
     i=0
     until [ -S "$sock" ] && ctr version >/dev/null 2>&1; do
         i=$((i + 1))
-        [ "$i" -le 60 ] || die "containerd did not start; see /var/log/pipework-containerd.log"
+        [ "$i" -le 60 ] || daemon_failed "containerd" /var/log/pipework-containerd.log
         sleep 0.5
     done
 }
