@@ -155,6 +155,19 @@ def parse_interface(text: str, what: str = "address") -> IPInterface:
     return iface
 
 
+def parse_network(text: str, what: str = "network") -> IPInterface:
+    """Parse ``ADDR/PREFIX`` naming a network (a route's destination): prefix 0 (a
+    default route) up to the family's width, host bits allowed and ignored."""
+    addr_text, slash, prefix_text = text.partition("/")
+    address = parse_address(addr_text, what)
+    if not slash or not is_decimal(prefix_text) or len(prefix_text) > 3:
+        raise UsageError(f"invalid {what} {text!r}: expected ADDRESS/PREFIX")
+    prefixlen = int(prefix_text)
+    if prefixlen > address.bits:
+        raise UsageError(f"prefix length /{prefixlen} out of range in {what} {text!r}")
+    return IPInterface(address, prefixlen)
+
+
 def check_interface(iface: IPInterface, what: str = "address", text: str | None = None) -> None:
     """Refuse an interface address no host may carry (however the value was built)."""
     text = str(iface) if text is None else text

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .inet import IPAddress, IPInterface
     from .netns import NetNS
 
-__all__ = ["Addressing", "AttachSpec", "Attachment", "DhcpRequest", "Guest"]
+__all__ = ["Addressing", "AttachSpec", "Attachment", "DhcpRequest", "Guest", "RouteSpec"]
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru", "source")
 IPVLAN_MODES = ("l2", "l3", "l3s")
 OVS_DATAPATHS = ("system", "netdev")
@@ -53,12 +53,26 @@ class DhcpRequest(Record):
         return f"{text}:{self.options}" if self.options else text
 
 
+class RouteSpec(Record):
+    """A route in the guest through the new interface: to ``dst``, via ``via`` or on-link."""
+
+    dst: IPInterface  # its network is the destination; prefix 0 is a default route
+    via: IPAddress | None = None
+
+    def __str__(self) -> str:
+        dst = "default" if self.dst.prefixlen == 0 else str(self.dst.network_address())
+        dst += f"/{self.dst.prefixlen}" if self.dst.prefixlen else ""
+        return dst + (f" via {self.via}" if self.via is not None else "")
+
+
 class Addressing(Record):
-    """What goes on the guest interface: static addresses and gateways, or DHCP, or nothing."""
+    """What goes on the guest interface: static addresses and gateways, or DHCP, or nothing;
+    and routes through it (a CNI IPAM result's)."""
 
     addresses: tuple[IPInterface, ...] = ()
     gateways: tuple[IPAddress, ...] = ()
     dhcp: DhcpRequest | None = None
+    routes: tuple[RouteSpec, ...] = ()
 
 
 class AttachSpec(Record):
@@ -155,6 +169,17 @@ def _validate_spec(spec: AttachSpec) -> None:
         raise UsageError("at most one gateway per address family")
     for gateway in addressing.gateways:
         check_gateway(gateway, addressing.addresses)
+    if not isinstance(addressing.routes, tuple) or not all(
+        isinstance(r, RouteSpec) for r in addressing.routes
+    ):
+        raise UsageError("routes must be a tuple of RouteSpec values")
+    for route in addressing.routes:
+        if not isinstance(route.dst, IPInterface):
+            raise UsageError(f"invalid route destination {route.dst!r}")
+        if route.via is not None and (
+            not isinstance(route.via, IPAddress) or route.via.family != route.dst.family
+        ):
+            raise UsageError(f"route {route}: the gateway is not of the destination's family")
     dhcp = addressing.dhcp
     if dhcp is not None:
         if not isinstance(dhcp, DhcpRequest) or dhcp.client not in DHCP_CLIENTS:

@@ -25,6 +25,14 @@ def run(argv: Sequence[str]) -> int:
     from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
 
     args = list(argv)
+    if not args and _cni_mode():
+        from ..cni.plugin import run_from_environment
+
+        return run_from_environment()
+    if args and args[0] == "cni":
+        from ..cni.install import run_cni_verb
+
+        return run_cni_verb(args[1:])
     if not args:
         sys.stderr.write(USAGE)
         return 2
@@ -61,6 +69,13 @@ def run(argv: Sequence[str]) -> int:
 
     wait_for_interface(command.ifname, command.timeout)
     return 0
+
+
+def _cni_mode() -> bool:
+    """A CNI runtime runs its plugins with CNI_COMMAND set and no arguments."""
+    import os
+
+    return bool(os.environ.get("CNI_COMMAND"))
 
 
 def _say(message: str) -> None:

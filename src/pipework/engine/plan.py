@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..inet import IPAddress, IPInterface
+    from ..model import RouteSpec
     from ..steps import Rollback
     from .context import AttachContext
 
@@ -59,6 +60,9 @@ def compose(ctx: AttachContext) -> list[Step]:
         steps += dhcp_plan(ctx)
     if wanted.gateways:
         steps += _gateway_steps(ctx)
+    for route in wanted.routes:
+        dev = f" dev {name}"
+        steps.append(Step(ctx.in_guest(f"ip route add {route}{dev}"), route_adder(ctx, route)))
     if ctx.guest.pid is not None:
         steps.append(Step(f"# check that process {ctx.guest.pid} still runs", liveness(ctx)))
     return steps
@@ -174,6 +178,29 @@ def gateway_setter(ctx: AttachContext, gateway: IPAddress) -> Action:
         )
 
     return set_gateway
+
+
+def route_adder(ctx: AttachContext, route: RouteSpec) -> Action:
+    """The step that adds ``route`` through the guest interface."""
+
+    def add(rollback: Rollback) -> None:
+        from ..routes import add_route
+
+        dst = route.dst
+        width = dst.prefixlen
+        add_route(
+            ctx.guest_nl,
+            rollback.push,
+            ctx.guest.label,
+            dst.address.af,
+            dst.network_address().packed if width else None,
+            width,
+            route.via.packed if route.via is not None else None,
+            m.RT_SCOPE_UNIVERSE if route.via is not None else m.RT_SCOPE_LINK,
+            ctx.guest_end().index,
+        )
+
+    return add
 
 
 def liveness(ctx: AttachContext) -> Action:

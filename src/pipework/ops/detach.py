@@ -19,6 +19,8 @@ from ..netlink.socket import NetlinkSocket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..model import Guest
     from ..names import GuestRef
 
@@ -40,15 +42,35 @@ def detach(
 ) -> list[str]:
     """Remove the guest's attachment of ``ifname`` (or all of them); return the host
     interfaces removed. An empty list means there was nothing left to remove."""
-    removed: list[str] = []
     try:
         guest = resolve(ref)
     except GuestNotFound:
         guest = None  # gone: only marks naming it can be left (and the kernel took them)
+    if guest is None:
+        return detach_resolved(
+            None, lambda label, _ifname: _same_guest(label, ref), ifname, everything, verbose
+        )
+    with guest:
+        return detach_resolved(guest, None, ifname, everything, verbose)
+
+
+def detach_resolved(
+    guest: Guest | None,
+    named: Callable[[str, str], bool] | None,
+    ifname: str,
+    everything: bool = False,
+    verbose: bool = False,
+) -> list[str]:
+    """Detach from a guest already found; with ``guest`` None (its namespace is gone),
+    the host ends whose mark's guest label and interface ``named`` accepts. With a
+    guest, its host ends are known by its namespace, and ``named`` (when given) must
+    accept them too."""
+    if guest is None and named is None:
+        raise ValueError("detach_resolved needs a guest or a way to know its marks")
+    removed: list[str] = []
     inode = guest.netns.inode if guest is not None else None
     if guest is not None:
-        with guest:
-            removed += _detach_inside(guest, ifname, everything, verbose)
+        removed += _detach_inside(guest, ifname, everything, verbose)
     with NetlinkSocket() as host:
         links = host.links()
         names = {link.index: link.name for link in links}
@@ -57,7 +79,8 @@ def detach(
             if mark is None:
                 continue
             label, mark_ifname, mark_inode = mark
-            mine = mark_inode == inode if inode is not None else _same_guest(label, ref)
+            mine = inode is None or mark_inode == inode
+            mine = mine and (named is None or named(label, mark_ifname))
             if not mine or (not everything and mark_ifname != ifname):
                 continue
             _stop_renewal(mark_inode, mark_ifname, verbose)
