@@ -20,6 +20,9 @@
 6. Runtimes: a one-shot attach to a Podman and a containerd container against a
    named netns, and their lookup with 1000 other containers present
    (bench/runtimes.py; ``--only runtimes`` runs it alone).
+7. CNI: ADD and DEL of pipework as a CNI plugin against the reference bridge plugin,
+   host-local delegated by both, and pipework's built-in IPAM (bench/cni.py;
+   ``--only cni`` runs it alone).
 
 Prints a Markdown table and writes JSON to bench/results/. Every object it makes
 is named ``pwb…`` and removed at the end, also after a failure.
@@ -42,6 +45,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
+import cni  # noqa: E402
 import dhcp  # noqa: E402
 import runtimes  # noqa: E402
 
@@ -577,7 +581,7 @@ def main() -> int:
     parser.add_argument("--sizes", help="batch sizes, comma-separated (default 100,500,1000)")
     parser.add_argument("--others", type=int, help="other containers for lookup (default 1000)")
     parser.add_argument("--out", default=str(HERE / "results"), help="where the JSON goes")
-    parser.add_argument("--only", choices=["runtimes"], help="run this scenario alone")
+    parser.add_argument("--only", choices=["runtimes", "cni"], help="run this scenario alone")
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 20)
     sizes = [int(x) for x in (args.sizes or ("5,10" if args.quick else "100,500,1000")).split(",")]
@@ -588,6 +592,12 @@ def main() -> int:
         "machine": os.uname().release,
         "cpus": os.cpu_count(),
     }
+    if args.only == "cni":
+        report["cni"] = cni.scenario(runs, PIPEWORK)
+        report["targets"] = cni.targets(report["cni"])  # type: ignore[arg-type]
+        write(Path(args.out), report)
+        print(cni.markdown(report["cni"]))  # type: ignore[arg-type]
+        return 0
     if args.only == "runtimes":
         with world() as w:
             make_bridge(w)
@@ -621,6 +631,8 @@ def main() -> int:
         print(f"lookup with 0 and {others} other containers…", file=sys.stderr)
         report["lookup"] = lookup(w, runs, others)
         report["runtimes"] = runtimes.scenario(runs, others, BRIDGE, ADDR, PIPEWORK)
+    print(f"CNI ADD and DEL ({runs} runs each)…", file=sys.stderr)
+    report["cni"] = cni.scenario(runs, PIPEWORK)
     print(f"time to a DHCP lease ({runs} runs each)…", file=sys.stderr)
     report["dhcp"] = dhcp.time_to_lease(runs)
     report["targets"] = targets(report, sizes, others)
@@ -679,6 +691,7 @@ def targets(r: dict, sizes: list[int], others: int) -> dict[str, dict[str, objec
         "peak RSS of a one-shot (MB) <= 25": check(r["peak_rss_kb"]["pipework_max"] / 1024, 25),
         **_dhcp_target(r["dhcp"], check),
         **runtimes.targets(r["runtimes"]),
+        **cni.targets(r["cni"]),
     }
 
 
@@ -752,6 +765,10 @@ def markdown(r: dict, sizes: list[int], others: int) -> str:
         dhcp.markdown(r["dhcp"]),
         "",
         runtimes.markdown(r["runtimes"]),
+        "",
+        "**CNI ADD and DEL** (the same netconf; host-local's files for every IPAM)",
+        "",
+        cni.markdown(r["cni"]),
         "",
         "**Targets**",
         "",
