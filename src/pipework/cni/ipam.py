@@ -100,24 +100,20 @@ class Ipam:
     def _speaks_1_1(self) -> bool:
         """Whether the delegate knows GC and STATUS (spec 1.1.0): an older one would
         fail on a command it has never heard of, so it is not asked (its VERSION says)."""
-        import subprocess
+        from .._lowlevel.programs import exchange
 
         program = find_plugin(self.kind or "", self.env.path)
+        environ = dict(os.environ, CNI_COMMAND="VERSION")
         try:
-            proc = subprocess.run(
-                [program],
-                input=b'{"cniVersion": "1.1.0"}',
-                capture_output=True,
-                env=dict(os.environ, CNI_COMMAND="VERSION"),
-                timeout=DELEGATE_TIMEOUT,
-                check=False,
+            _status, stdout, _err = exchange(
+                [program], b'{"cniVersion": "1.1.0"}', env=environ, timeout=DELEGATE_TIMEOUT
             )
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, TimeoutError, ValueError):
             return False
         from .._lowlevel import jsonlite
 
         try:
-            value = jsonlite.loads(proc.stdout)
+            value = jsonlite.loads(stdout)
         except ValueError:
             return False
         versions = value.get("supportedVersions") if isinstance(value, dict) else None
@@ -144,36 +140,33 @@ class Ipam:
 
     def _delegate(self, command: str) -> object:
         """Run the IPAM plugin; its result (ADD), or None; its error as ours."""
-        import subprocess
+        from .._lowlevel.programs import exchange
 
         program = find_plugin(self.kind or "", self.env.path)
         environ = dict(os.environ, CNI_COMMAND=command)
         try:
-            proc = subprocess.run(
-                [program],
-                input=self.stdin,
-                capture_output=True,
-                env=environ,
-                timeout=DELEGATE_TIMEOUT,
-                check=False,
+            status, stdout, stderr = exchange(
+                [program], self.stdin, env=environ, timeout=DELEGATE_TIMEOUT
             )
-        except subprocess.TimeoutExpired:
+        except TimeoutError:
             raise CniError(
                 e.TRY_AGAIN_LATER,
                 f"IPAM plugin {self.kind} did not answer {command} in {DELEGATE_TIMEOUT:.0f} s",
             ) from None
+        except ValueError as exc:
+            raise CniError(e.IO_FAILURE, f"IPAM plugin {self.kind}: {exc}") from None
         except OSError as exc:
             raise CniError(
                 e.NOT_AVAILABLE, f"cannot run IPAM plugin {program}: {exc.strerror}"
             ) from None
-        if proc.returncode != 0:
-            raise delegate_error(self.kind or "", command, proc.stdout, proc.stderr)
+        if status != 0:
+            raise delegate_error(self.kind or "", command, stdout, stderr)
         if command != "ADD":
             return None
         from .protocol import parse_config
 
         try:
-            return parse_config(proc.stdout)
+            return parse_config(stdout)
         except CniError as exc:
             raise CniError(exc.code, f"IPAM plugin {self.kind}: {exc.message}") from None
 
