@@ -22,8 +22,6 @@ VERBS = ("attach", "detach", "ls", "inspect", "link", "gc")
 
 
 def run(argv: Sequence[str]) -> int:
-    from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
-
     args = list(argv)
     if not args and _cni_mode():
         from ..cni.plugin import run_from_environment
@@ -33,6 +31,8 @@ def run(argv: Sequence[str]) -> int:
         from ..cni.install import run_cni_verb
 
         return run_cni_verb(args[1:])
+    from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
+
     if not args:
         sys.stderr.write(USAGE)
         return 2
