@@ -9,6 +9,9 @@ the configuration on stdin, ADD then DEL, in turns run by run so drift hits all 
 * ``pipework + built-in IPAM``: ``"ipam": {"type": "pipework"}``, host-local's files
   kept in process (no second process).
 
+pipework is the plugin ``pipework cni install`` writes (its launcher starts the
+interpreter with ``-IS``), run from a plugin directory as a runtime runs it.
+
 Each contender has its own bridge, netns and IPAM data dir (``pwb…``, removed at the
 end); the configuration differs only in ``type`` (and ``ipam.type``).
 """
@@ -51,9 +54,21 @@ def _run(program: str, config: bytes, env: dict[str, str]) -> float:
     return elapsed
 
 
-def scenario(runs: int, pipework: str) -> dict[str, dict[str, float]]:
-    """Median ADD and DEL milliseconds per contender."""
+def scenario(runs: int, command: str) -> dict[str, dict[str, float]]:
+    """Median ADD and DEL milliseconds per contender. pipework runs as a runtime runs
+    it: the plugin ``pipework cni install`` put into a plugin directory."""
     reference = os.path.join(CNI_DIR, "bridge")
+    bin_dir = tempfile.mkdtemp(prefix="pwb-cnibin-")
+    try:
+        subprocess.run(
+            [command, "cni", "install", "--dir", bin_dir], check=True, capture_output=True
+        )
+        return _measure(runs, reference, os.path.join(bin_dir, "pipework"))
+    finally:
+        shutil.rmtree(bin_dir, True)
+
+
+def _measure(runs: int, reference: str, pipework: str) -> dict[str, dict[str, float]]:
     contenders = [
         ("bridge + host-local", reference, "bridge", "host-local"),
         ("pipework + host-local", pipework, "pipework", "host-local"),

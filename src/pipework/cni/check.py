@@ -35,7 +35,7 @@ def check_attachment(conf: Netconf, env: Environment, guest: Guest, prev: Result
     from ..inet import parse_interface
     from ..mac import format_mac
     from ..netlink.socket import NetlinkSocket
-    from .plugin import label
+    from .netconf import label
 
     interfaces = _dicts(prev, "interfaces")
     index = None

@@ -91,9 +91,8 @@ def install(directory: str) -> str:
 
 
 def _write_launcher(target: str) -> None:
-    import pipework
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pipework.__file__)))
+    # where the package ``pipework`` lives: two levels above this module's directory
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     text = (
         f"#!{sys.executable} -IS\n{LAUNCHER_MARK}\nimport sys\n\n"
         f"sys.path.insert(0, {root!r})\n"

@@ -142,7 +142,7 @@ def read_netconf(config: Mapping[str, object]) -> Netconf:
     if pkey is not None and where != "master":
         raise CniError(e.INVALID_CONFIG, "pkey is for an InfiniBand master NIC")
     mac_text = field(config, "mac", str)
-    mac = _mac(str(mac_text), "mac") if mac_text is not None else None
+    mac = parse_mac_field(str(mac_text), "mac") if mac_text is not None else None
     is_gateway = field(config, "isGateway", bool) is True
     is_default = field(config, "isDefaultGateway", bool) is True
     if (is_gateway or is_default) and where not in (None, "bridge"):
@@ -169,6 +169,12 @@ def read_netconf(config: Mapping[str, object]) -> Netconf:
     )
 
 
+def label(network: str, container_id: str) -> str:
+    """The guest label of an attachment made for a runtime (in its marks): the network
+    and the container, so DEL and GC know their own and nobody else's."""
+    return f"cni:{network}/{container_id}"
+
+
 def _check_network_name(name: str) -> None:
     # The spec's rule: the name becomes a directory (IPAM state) and part of marks.
     ok = name[0].isascii() and name[0].isalnum()
@@ -192,7 +198,7 @@ def _int(config: Mapping[str, object], key: str, low: int, high: int) -> int | N
     return value
 
 
-def _mac(text: str, what: str) -> bytes:
+def parse_mac_field(text: str, what: str) -> bytes:
     from ..mac import parse_mac
 
     try:

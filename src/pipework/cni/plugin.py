@@ -16,6 +16,7 @@ import sys
 from ..errors import PipeworkError, UsageError
 from . import errors as e
 from .errors import CniError
+from .netconf import label
 from .protocol import (
     SUPPORTED_VERSIONS,
     check_version,
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
 LATEST = SUPPORTED_VERSIONS[-1]
 #: the GC keys of the spec (1.1.0 names it valid-attachments; drafts said attachments)
 GC_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
-
-
-def label(network: str, container_id: str) -> str:
-    """The guest label of an attachment made for a runtime (in the host end's mark)."""
-    return f"cni:{network}/{container_id}"
 
 
 def main(environ: Mapping[str, str], stdin: bytes) -> int:
@@ -144,18 +140,18 @@ def _release(ipam: Ipam) -> None:
 
 
 def _requested_mac(env: Environment, config: Mapping[str, object], conf: Netconf) -> bytes | None:
-    from .netconf import _mac
+    from .netconf import parse_mac_field
 
     runtime = config.get("runtimeConfig")
     if isinstance(runtime, dict) and runtime.get("mac"):
         value = runtime["mac"]
         if not isinstance(value, str):
             raise CniError(e.INVALID_CONFIG, "runtimeConfig.mac must be a string")
-        return _mac(value, "runtimeConfig.mac")
+        return parse_mac_field(value, "runtimeConfig.mac")
     arg = env.arg("MAC")
     if arg:
         try:
-            return _mac(arg, "CNI_ARGS MAC")
+            return parse_mac_field(arg, "CNI_ARGS MAC")
         except CniError as exc:
             raise CniError(e.INVALID_ENVIRONMENT, exc.message) from None
     return conf.mac
