@@ -132,10 +132,10 @@ def _stop_renewal(inode: int, ifname: str, verbose: bool) -> None:
     if os.path.isdir(external.SANDBOX_DIR):  # pipework has run an external client here
         for pid in external.stop_clients(inode, ifname):
             _say(verbose, f"kill {pid}  # the DHCP client pipework started")
-    if not os.path.isdir(STATE_DIR):
-        return
+    name = key(inode, ifname)
+    if not os.path.exists(f"{STATE_DIR}/{name}.pid"):
+        return  # never renewed here (the keeper, and its signal and enum imports, not needed)
     from ..dhcp.keeper import stop
 
-    name = key(inode, ifname)
     if stop(name, release=True):
         _say(verbose, f"kill $(cat {STATE_DIR}/{name}.pid)  # releases the DHCP lease")
