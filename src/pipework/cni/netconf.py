@@ -48,6 +48,9 @@ SPEC_FIELDS = (
     "prevResult",
     "disableCheck",
     "disableGC",
+    # what the runtime adds for GC (1.1.0's name, and the drafts' one plugin.GC_KEYS reads)
+    "cni.dev/valid-attachments",
+    "cni.dev/attachments",
 )
 PIPEWORK_FIELDS = (
     "bridge",
