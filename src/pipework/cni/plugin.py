@@ -315,9 +315,34 @@ def _result(
     return {
         "interfaces": interfaces,
         "ips": ips,
-        "routes": list(_items(given or {}, "routes")),
+        "routes": _result_routes(conf, given),
         "dns": (given or {}).get("dns") or {},
     }
+
+
+def _result_routes(conf: Netconf, given: Result | None) -> list[dict[str, object]]:
+    """The IPAM's routes, and with isDefaultGateway the default route of each family
+    with a gateway in place of the IPAM's own (the one _addressing made): the result
+    lists every route the plugin made, so CHECK sees one that goes, as the reference
+    bridge plugin's result does."""
+    from ..inet import parse_address, parse_network
+
+    routes = _items(given or {}, "routes")
+    if not conf.is_default_gateway:
+        return routes
+    gateways: dict[int, str] = {}
+    for ip in _items(given or {}, "ips"):
+        gateway = ip.get("gateway")
+        if isinstance(gateway, str) and gateway:
+            gateways.setdefault(parse_address(gateway).family, gateway)
+    out = []
+    for route in routes:
+        dst = parse_network(str(route["dst"]))
+        if not (dst.prefixlen == 0 and dst.family in gateways):
+            out.append(route)
+    for family, gateway in gateways.items():
+        out.append({"dst": "0.0.0.0/0" if family == 4 else "::/0", "gw": gateway})
+    return out
 
 
 def _chain(prev: Result, ours: Result) -> Result:
