@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import ipaddress
 import os
-import re
 import stat
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Union
+from _socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
+from .._lowlevel.record import Record
 from .errors import (
     ATTACH_FAILED,
     INVALID_CONFIG,
@@ -39,17 +36,24 @@ from .errors import (
     CniError,
 )
 
-__all__ = ["DEFAULT_DATA_DIR", "add", "delete", "gc", "held"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator, Mapping, Sequence
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+    #: an address as (family 4 or 6, its value): ordered, hashable, and no import
+    #: (``ipaddress`` costs several milliseconds of a plugin run that has about twenty)
+    _IP = tuple[int, int]
+
+__all__ = ["DEFAULT_DATA_DIR", "add", "delete", "gc", "held"]
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _LOCK_NAME = "lock"
 _LAST_RESERVED_PREFIX = "last_reserved_ip."
 _LINE_BREAK = "\r\n"
-#: the spec's rule for network names; host-local's skel applies it to container IDs too
-_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*")
+#: the spec's rule for network names ([a-zA-Z0-9][a-zA-Z0-9_.-]*); host-local's skel
+#: applies it to container IDs too
+_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_REST = _NAME_FIRST | frozenset("_.-")
 _IFNAME_MAX = 15
 #: host-local writes "ID\r\nIFNAME"; a bigger file is not one of its reservations
 _MAX_RESERVATION_BYTES = 64 * 1024
@@ -58,6 +62,7 @@ _MAX_RESOLV_CONF_BYTES = 1024 * 1024
 _LOCK_TIMEOUT = 30.0
 #: Go's strings.TrimSpace on ASCII, which is all a valid reservation holds
 _SPACES = " \t\n\r\v\f"
+_BITS = {4: 32, 6: 128}
 
 _IPAM_KEYS = (
     "type",
@@ -75,30 +80,83 @@ _ROUTE_KEYS = ("dst", "gw")
 
 
 # ---------------------------------------------------------------------------
+# addresses
+
+
+def _pton(text: str) -> _IP | None:
+    """An address as written, IPv4-mapped IPv6 kept as IPv6; None for anything else.
+
+    ``inet_pton`` takes what ``ipaddress`` takes once scope ids and non-ASCII text are
+    refused: dotted quads without leading zeros, and RFC 4291 IPv6 text.
+    """
+    if "%" in text or not text.isascii():
+        return None
+    family, af = (6, AF_INET6) if ":" in text else (4, AF_INET)
+    try:
+        packed = inet_pton(af, text)
+    except (OSError, ValueError):
+        return None
+    return family, int.from_bytes(packed, "big")
+
+
+def _is_v4_mapped(ip: _IP) -> bool:
+    return ip[0] == 6 and ip[1] >> 32 == 0xFFFF
+
+
+def _text(ip: _IP) -> str:
+    """The canonical text, which host-local (Go's net.IP.String) uses as the file name.
+
+    IPv6 is written here rather than by ``inet_ntop``: glibc's writes the IPv4-compatible
+    ``::102:304`` as ``::1.2.3.4``, which neither Go nor ``ipaddress`` does. The longest
+    run of two or more zero groups (the first of equal runs) becomes ``::`` (RFC 5952).
+    """
+    family, value = ip
+    if family == 4:
+        return inet_ntop(AF_INET, value.to_bytes(4, "big"))
+    groups = [(value >> shift) & 0xFFFF for shift in range(112, -16, -16)]
+    best_at, best_len, run_at, run_len = -1, 1, -1, 0
+    for i, group in enumerate(groups):
+        if group:
+            run_len = 0
+            continue
+        if not run_len:
+            run_at = i
+        run_len += 1
+        if run_len > best_len:
+            best_at, best_len = run_at, run_len
+    words = [f"{group:x}" for group in groups]
+    if best_at < 0:
+        return ":".join(words)
+    return ":".join(words[:best_at]) + "::" + ":".join(words[best_at + best_len :])
+
+
+# ---------------------------------------------------------------------------
 # configuration
 
 
-@dataclass(frozen=True)
-class _Range:
-    subnet: IPNetwork
-    start: IPAddress
-    end: IPAddress
-    gateway: IPAddress
+class _Range(Record):
+    """One range of a range set: its subnet (family, network value, prefix), its
+    first and last allocatable values and its gateway's, all of the subnet's family."""
 
-    def contains(self, ip: IPAddress) -> bool:
-        return (
-            ip.version == self.subnet.version and ip in self.subnet and self.start <= ip <= self.end  # type: ignore[operator]
-        )
+    family: int
+    network: int
+    prefixlen: int
+    start: int
+    end: int
+    gateway: int
+
+    def contains(self, ip: _IP) -> bool:
+        # start and end lie in the subnet (parsing checks it): the range is within it
+        return ip[0] == self.family and self.start <= ip[1] <= self.end
 
     def __str__(self) -> str:
-        return f"{self.start}-{self.end}"
+        return f"{_text((self.family, self.start))}-{_text((self.family, self.end))}"
 
 
-@dataclass(frozen=True)
-class _RangeSet:
+class _RangeSet(Record):
     ranges: tuple[_Range, ...]
 
-    def range_for(self, ip: IPAddress) -> _Range | None:
+    def range_for(self, ip: _IP) -> _Range | None:
         for r in self.ranges:
             if r.contains(ip):
                 return r
@@ -108,8 +166,7 @@ class _RangeSet:
         return ",".join(str(r) for r in self.ranges)
 
 
-@dataclass(frozen=True)
-class _Config:
+class _Config(Record):
     data_dir: str
     range_sets: tuple[_RangeSet, ...]
     routes: tuple[Mapping[str, str], ...]
@@ -141,23 +198,15 @@ def _optional(obj: Mapping[str, object], key: str) -> object:
     return obj.get(key)
 
 
-def _canonical_ip(ip: IPAddress) -> IPAddress:
+def _parse_ip_text(text: str) -> _IP | None:
+    ip = _pton(text)
     # host-local keeps an IPv4-mapped IPv6 address as the IPv4 address (Go's To4)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+    if ip is not None and _is_v4_mapped(ip):
+        return 4, ip[1] & 0xFFFFFFFF
     return ip
 
 
-def _parse_ip_text(text: str) -> IPAddress | None:
-    if "%" in text or not text.isascii():
-        return None
-    try:
-        return _canonical_ip(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
-def _ip_field(value: object, where: str) -> IPAddress:
+def _ip_field(value: object, where: str) -> _IP:
     if not isinstance(value, str):
         raise _invalid(f"{where}: must be an IP address string, not {type(value).__name__}")
     ip = _parse_ip_text(value)
@@ -166,75 +215,80 @@ def _ip_field(value: object, where: str) -> IPAddress:
     return ip
 
 
-def _split_cidr(value: object, where: str) -> tuple[IPAddress, int]:
+def _split_cidr(value: object, where: str) -> tuple[_IP, int]:
     if not isinstance(value, str):
         raise _invalid(f"{where}: must be a CIDR string, not {type(value).__name__}")
     addr_text, slash, prefix_text = value.partition("/")
     if not slash or not (prefix_text.isascii() and prefix_text.isdigit()) or len(prefix_text) > 3:
         raise _invalid(f"{where}: {value!r} is not ADDRESS/PREFIX")
-    if "%" in addr_text or not addr_text.isascii():
+    addr = _pton(addr_text)
+    if addr is None:
         raise _invalid(f"{where}: {value!r} is not ADDRESS/PREFIX")
-    try:
-        addr = ipaddress.ip_address(addr_text)
-    except ValueError:
-        raise _invalid(f"{where}: {value!r} is not ADDRESS/PREFIX") from None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+    if _is_v4_mapped(addr):
         # host-local: "IPNet IP and Mask version mismatch"
         raise _invalid(f"{where}: {value!r} is IPv4-mapped IPv6; write the IPv4 subnet")
     prefix = int(prefix_text)
-    if prefix > addr.max_prefixlen:
-        raise _invalid(f"{where}: prefix /{prefix} is longer than /{addr.max_prefixlen}")
+    bits = _BITS[addr[0]]
+    if prefix > bits:
+        raise _invalid(f"{where}: prefix /{prefix} is longer than /{bits}")
     return addr, prefix
 
 
 def _parse_range(obj: object, where: str) -> _Range:
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         raise _invalid(f"{where}: must be an object with a subnet")
     _check_keys(obj, where, _RANGE_KEYS)
     subnet_value = _optional(obj, "subnet")
     if subnet_value is None:
         raise _invalid(f"{where}.subnet: missing")
-    addr, prefix = _split_cidr(subnet_value, f"{where}.subnet")
-    subnet = ipaddress.ip_network((addr, prefix), strict=False)
-    if subnet.network_address != addr:
+    (family, value), prefix = _split_cidr(subnet_value, f"{where}.subnet")
+    bits = _BITS[family]
+    host_mask = (1 << (bits - prefix)) - 1
+    network = value & ~host_mask
+    subnet = f"{_text((family, network))}/{prefix}"
+    if network != value:
         raise _invalid(
             f"{where}.subnet: {subnet_value!r} has host bits set; the network is {subnet}"
         )
-    if prefix > subnet.max_prefixlen - 2:
+    if prefix > bits - 2:
         raise _invalid(f"{where}.subnet: network {subnet} too small to allocate from")
 
-    first = subnet.network_address + 1
+    broadcast = network | host_mask
+    first = network + 1
     # host-local's default end: the broadcast address is left out for IPv4 only
-    last = subnet.broadcast_address - 1 if subnet.version == 4 else subnet.broadcast_address
+    last = broadcast - 1 if family == 4 else broadcast
 
-    def member(key: str) -> IPAddress | None:
+    def member(key: str) -> int | None:
         value = _optional(obj, key)
         if value is None:
             return None
         ip = _ip_field(value, f"{where}.{key}")
-        if ip.version != subnet.version:
-            raise _invalid(f"{where}.{key}: {ip} is not of the family of subnet {subnet}")
-        return ip
+        if ip[0] != family:
+            raise _invalid(f"{where}.{key}: {_text(ip)} is not of the family of subnet {subnet}")
+        return ip[1]
 
     gateway = member("gateway")
     start = member("rangeStart")
     end = member("rangeEnd")
     # host-local accepts a gateway outside the subnet (an on-link route); so do we
-    if start is not None and start not in subnet:
-        raise _invalid(f"{where}.rangeStart: {start} not in network {subnet}")
-    if end is not None and end not in subnet:
-        raise _invalid(f"{where}.rangeEnd: {end} not in network {subnet}")
+    if start is not None and not network <= start <= broadcast:
+        raise _invalid(f"{where}.rangeStart: {_text((family, start))} not in network {subnet}")
+    if end is not None and not network <= end <= broadcast:
+        raise _invalid(f"{where}.rangeEnd: {_text((family, end))} not in network {subnet}")
     start = start if start is not None else first
     end = end if end is not None else last
-    if start > end:  # type: ignore[operator]
-        raise _invalid(f"{where}.rangeEnd: {end} is before rangeStart {start}")
-    return _Range(subnet, start, end, gateway if gateway is not None else first)
+    if start > end:
+        raise _invalid(
+            f"{where}.rangeEnd: {_text((family, end))} is before rangeStart"
+            f" {_text((family, start))}"
+        )
+    return _Range(family, network, prefix, start, end, gateway if gateway is not None else first)
 
 
 def _overlaps(a: _Range, b: _Range) -> bool:
-    if a.subnet.version != b.subnet.version:
+    if a.family != b.family:
         return False
-    return a.contains(b.start) or a.contains(b.end) or b.contains(a.start) or b.contains(a.end)
+    return a.start <= b.end and b.start <= a.end
 
 
 def _parse_range_set(obj: object, where: str) -> _RangeSet:
@@ -244,7 +298,7 @@ def _parse_range_set(obj: object, where: str) -> _RangeSet:
         raise _invalid(f"{where}: empty range set")
     ranges = tuple(_parse_range(item, f"{where}[{i}]") for i, item in enumerate(obj))
     for i, r in enumerate(ranges):
-        if r.subnet.version != ranges[0].subnet.version:
+        if r.family != ranges[0].family:
             raise _invalid(f"{where}[{i}].subnet: mixed address families in one range set")
     for i, r1 in enumerate(ranges):
         for j in range(i + 1, len(ranges)):
@@ -261,7 +315,7 @@ def _parse_routes(value: object) -> tuple[Mapping[str, str], ...]:
     routes: list[Mapping[str, str]] = []
     for i, item in enumerate(value):
         where = f"ipam.routes[{i}]"
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             raise _invalid(f"{where}: must be an object with a dst")
         _check_keys(item, where, _ROUTE_KEYS)
         dst = _optional(item, "dst")
@@ -269,19 +323,20 @@ def _parse_routes(value: object) -> tuple[Mapping[str, str], ...]:
             raise _invalid(f"{where}.dst: missing")
         # host bits are kept, as host-local echoes them
         addr, prefix = _split_cidr(dst, f"{where}.dst")
-        route = {"dst": f"{addr}/{prefix}"}
+        route = {"dst": f"{_text(addr)}/{prefix}"}
         gw = _optional(item, "gw")
         if gw is not None:
             gw_ip = _ip_field(gw, f"{where}.gw")
-            if gw_ip.version != addr.version:
-                raise _invalid(f"{where}.gw: {gw_ip} is not of the family of dst {dst}")
-            route["gw"] = str(gw_ip)
+            if gw_ip[0] != addr[0]:
+                raise _invalid(f"{where}.gw: {_text(gw_ip)} is not of the family of dst {dst}")
+            route["gw"] = _text(gw_ip)
         routes.append(route)
     return tuple(routes)
 
 
 def _parse_config(ipam: Mapping[str, object]) -> _Config:
-    if not isinstance(ipam, Mapping):
+    # the configuration comes from a JSON parser: an object is a dict
+    if not isinstance(ipam, dict):
         raise _invalid("ipam: must be an object")
     _check_keys(ipam, "ipam", _IPAM_KEYS)
     kind = _optional(ipam, "type")
@@ -329,15 +384,24 @@ def _parse_config(ipam: Mapping[str, object]) -> _Config:
     )
 
 
+def _is_name(text: object) -> bool:
+    return (
+        isinstance(text, str)
+        and text != ""
+        and text[0] in _NAME_FIRST
+        and all(c in _NAME_REST for c in text)
+    )
+
+
 def _check_network(network: str) -> None:
-    if not isinstance(network, str) or not _NAME_RE.fullmatch(network):
+    if not _is_name(network):
         raise _invalid(
             f"name: {network!r} is not a valid network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
         )
 
 
 def _check_attachment(container_id: str, ifname: str) -> None:
-    if not isinstance(container_id, str) or not _NAME_RE.fullmatch(container_id):
+    if not _is_name(container_id):
         raise CniError(
             INVALID_ENVIRONMENT,
             f"CNI_CONTAINERID: {container_id!r} has characters outside [a-zA-Z0-9_.-]",
@@ -352,8 +416,8 @@ def _check_attachment(container_id: str, ifname: str) -> None:
         raise CniError(INVALID_ENVIRONMENT, f"CNI_IFNAME: {ifname!r} is not a valid interface name")
 
 
-def _parse_requested(requested: Sequence[str]) -> list[IPAddress]:
-    seen: list[IPAddress] = []
+def _parse_requested(requested: Sequence[str]) -> list[_IP]:
+    seen: list[_IP] = []
     for text in requested:
         if not isinstance(text, str):
             raise _invalid(f"requested IP {text!r}: must be a string")
@@ -416,10 +480,10 @@ def _io_error(what: str, e: OSError) -> CniError:
     return CniError(IO_FAILURE, f"{what}: {e.strerror or e}")
 
 
-def _reservation_ip(name: str) -> IPAddress | None:
+def _reservation_ip(name: str) -> _IP | None:
     """The address a file name reserves, if the name is one host-local would write."""
     ip = _parse_ip_text(name)
-    if ip is None or str(ip) != name:
+    if ip is None or _text(ip) != name:
         return None
     return ip
 
@@ -556,7 +620,7 @@ class _Store:
         except OSError as e:
             raise _io_error(f"list {self.path}", e) from None
 
-    def reservations(self) -> Iterator[tuple[str, IPAddress, str]]:
+    def reservations(self) -> Iterator[tuple[str, _IP, str]]:
         """(file name, address, owner text trimmed as host-local trims it) of every reservation."""
         for name in self.names():
             ip = _reservation_ip(name)
@@ -567,9 +631,9 @@ class _Store:
                 continue
             yield name, ip, data.decode("utf-8", "surrogateescape").strip(_SPACES)
 
-    def reserve(self, ip: IPAddress, container_id: str, ifname: str, range_index: int) -> bool:
+    def reserve(self, ip: _IP, container_id: str, ifname: str, range_index: int) -> bool:
         """Take an address by creating its file exclusively; False when it is taken already."""
-        name = str(ip)
+        name = _text(ip)
         try:
             # O_EXCL: the file's existence is the reservation, and a planted symlink counts
             # as taken instead of being followed
@@ -608,7 +672,7 @@ class _Store:
             raise _io_error(f"write {self.path}/{last}", e) from None
         return True
 
-    def last_reserved(self, range_index: int) -> IPAddress | None:
+    def last_reserved(self, range_index: int) -> _IP | None:
         data = self.read(f"{_LAST_RESERVED_PREFIX}{range_index}", 64)
         if data is None:
             return None
@@ -639,21 +703,22 @@ def _owner_matches(owner: str, container_id: str, ifname: str) -> bool:
 # allocation
 
 
-def _candidates(range_set: _RangeSet, last: IPAddress | None) -> Iterator[tuple[IPAddress, _Range]]:
+def _candidates(range_set: _RangeSet, last: _IP | None) -> Iterator[tuple[_IP, _Range]]:
     """host-local's round-robin order: after the last reserved address, wrapping once.
 
     Without a usable last address it starts at the first range's start; with one, it
     starts right after it and ends on it. Gateways are never offered.
     """
     ranges = range_set.ranges
+    family = ranges[0].family  # one range set holds one family
     index = 0
-    cur: IPAddress | None = None
-    start: IPAddress | None = ranges[0].start
+    cur: int | None = None
+    start: int | None = ranges[0].start
     if last is not None and range_set.range_for(last) is not None:
         index = next(i for i, r in enumerate(ranges) if r.contains(last))
-        cur, start = last, None
+        cur, start = last[1], None
     # each pass moves one address forward; the set holds at most this many
-    budget = sum(int(r.end) - int(r.start) + 1 for r in ranges) + 2
+    budget = sum(r.end - r.start + 1 for r in ranges) + 2
     while budget > 0:
         budget -= 1
         r = ranges[index]
@@ -671,7 +736,7 @@ def _candidates(range_set: _RangeSet, last: IPAddress | None) -> Iterator[tuple[
             elif cur == start:
                 return
         if cur != r.gateway:
-            yield cur, r
+            yield (family, cur), r
 
 
 def _allocate(
@@ -680,19 +745,19 @@ def _allocate(
     index: int,
     container_id: str,
     ifname: str,
-    requested: IPAddress | None,
-) -> tuple[IPAddress, _Range]:
+    requested: _IP | None,
+) -> tuple[_IP, _Range]:
     prefix = f"failed to allocate for range {index}"
     if requested is not None:
         # host-local applies no duplicate rule to a requested address
         r = range_set.range_for(requested)
         assert r is not None  # the caller matched it to this range set
-        if requested == r.gateway:
-            raise _invalid(f"{prefix}: requested ip {requested} is subnet's gateway")
+        if requested[1] == r.gateway:
+            raise _invalid(f"{prefix}: requested ip {_text(requested)} is subnet's gateway")
         if not store.reserve(requested, container_id, ifname, index):
             raise CniError(
                 TRY_AGAIN_LATER,
-                f"{prefix}: requested IP address {requested} is not available"
+                f"{prefix}: requested IP address {_text(requested)} is not available"
                 f" in range set {range_set}",
             )
         return requested, r
@@ -703,13 +768,13 @@ def _allocate(
         if _owner_matches(owner, container_id, ifname) and range_set.range_for(ip) is not None:
             raise CniError(
                 ATTACH_FAILED,
-                f"{prefix}: {ip} has been allocated to {container_id},"
+                f"{prefix}: {_text(ip)} has been allocated to {container_id},"
                 " duplicate allocation is not allowed",
             )
     for ip, r in _candidates(range_set, store.last_reserved(index)):
         # a name already listed is taken without asking the disk; this keeps a full
         # range's scan to one pass over the directory
-        if str(ip) in taken:
+        if _text(ip) in taken:
             continue
         if store.reserve(ip, container_id, ifname, index):
             return ip, r
@@ -746,12 +811,17 @@ def add(
                 if ask is not None:
                     wanted.remove(ask)
                 ip, r = _allocate(store, range_set, index, container_id, ifname, ask)
-                reserved.append(str(ip))
-                ips.append({"address": f"{ip}/{r.subnet.prefixlen}", "gateway": str(r.gateway)})
+                reserved.append(_text(ip))
+                ips.append(
+                    {
+                        "address": f"{_text(ip)}/{r.prefixlen}",
+                        "gateway": _text((r.family, r.gateway)),
+                    }
+                )
             if wanted:
                 raise _invalid(
                     "failed to allocate all requested IPs: "
-                    + " ".join(str(ip) for ip in wanted)
+                    + " ".join(_text(ip) for ip in wanted)
                     + " (in no range set)"
                 )
         except BaseException:
@@ -802,7 +872,7 @@ def held(ipam: Mapping[str, object], network: str, container_id: str, ifname: st
         if not store.exists:
             return []
         return [
-            str(ip)
+            _text(ip)
             for _name, ip, owner in store.reservations()
             if _owner_matches(owner, container_id, ifname)
         ]
