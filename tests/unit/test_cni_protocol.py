@@ -394,3 +394,9 @@ def test_an_error_carries_the_configuration_version_and_a_message(
     assert out["cniVersion"] == "0.4.0"
     assert set(out) <= {"cniVersion", "code", "msg", "details"}
     assert isinstance(out["msg"], str) and out["msg"]
+
+
+@pytest.mark.parametrize("key", ["cni.dev/valid-attachments", "cni.dev/attachments"])
+def test_the_gc_attachment_list_the_runtime_adds_is_not_an_unknown_field(key: str) -> None:
+    config = conf(cniVersion="1.1.0", **{key: [{"containerID": "pwt-c1", "ifname": "eth0"}]})
+    assert read_netconf(config).host_if == "pwtbr0"
