@@ -37,6 +37,7 @@ import stat
 
 from ..errors import CommandError
 from ..steps import Step
+from .paths import SANDBOX_DIR, key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from ..steps import Rollback
 
 _PACKAGES = {"udhcpc": "udhcpc", "dhclient": "isc-dhcp-client", "dhcpcd": "dhcpcd-base"}
-SANDBOX_DIR = "/run/pipework/dhcp-sandbox"
 CLONE_NEWNS, CLONE_NEWUTS = 0x00020000, 0x04000000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 #: each private tmpfs: resolv.conf, a lease file, pid files; bounded all the same
@@ -99,15 +99,16 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
     not_ready = ctx.driver.wait_ready(ctx)
     if not_ready:
         rollback.notes.append(not_ready)
-    # on the host, an empty directory: detach's sign that clients may be running;
-    # the sandboxes themselves are mounted at KEY beneath it in the private /run
+    # on the host, an empty file per interface: detach's sign that a client may be
+    # running; the sandboxes themselves are mounted at KEY beneath it in the private /run
     os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)
     what = f"{dhcp.client} on {ctx.spec.container_ifname} in {ctx.guest.label}"
-    key = f"{ctx.guest.netns.inode}-{ctx.spec.container_ifname}"
+    name = key(ctx.guest.netns.inode, ctx.spec.container_ifname)
+    _mark(name)
     try:
         with inside(ctx.guest.netns):  # the child inherits the namespace of this thread
             status = subprocess.call(
-                argv, stdin=subprocess.DEVNULL, preexec_fn=lambda: _sandbox(key)
+                argv, stdin=subprocess.DEVNULL, preexec_fn=lambda: _sandbox(name)
             )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CommandError(f"run {what}: {exc}") from None
@@ -119,11 +120,24 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
     if dhcp.client == "dhclient" and not dhcp.foreground:
         # the original kills it through its pid file, which is in the sandbox's /run
         stop_clients(ctx.guest.netns.inode, ctx.spec.container_ifname)
-    # udhcpc -q has exited, and its pid file went with its private /run
+    elif dhcp.client == "udhcpc" and not dhcp.foreground:
+        _unmark(name)  # udhcpc -q has exited, its pid file gone with its private /run
 
 
 def _stop(inode: int, ifname: str) -> None:
     stop_clients(inode, ifname)
+
+
+def _mark(name: str) -> None:
+    fd = os.open(f"{SANDBOX_DIR}/{name}", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+
+
+def _unmark(name: str) -> None:
+    try:
+        os.unlink(f"{SANDBOX_DIR}/{name}")
+    except FileNotFoundError:
+        pass
 
 
 #: what the clients write under /var: lease databases (dhclient, dhcpcd; BSD's path
@@ -131,7 +145,7 @@ def _stop(inode: int, ifname: str) -> None:
 PRIVATE_STATE_DIRS = ("/var/lib/dhcp", "/var/lib/dhcpcd", "/var/db/dhcpcd")
 
 
-def _sandbox(key: str) -> None:
+def _sandbox(name: str) -> None:
     """In the child, before exec: the client's mount and UTS namespaces (see the
     module docstring). Fails, and the client never runs, rather than run it
     unprotected. The sandbox's tmpfs is mounted at SANDBOX_DIR/KEY in the private
@@ -155,7 +169,7 @@ def _sandbox(key: str) -> None:
     mount("tmpfs", "/run", "tmpfs", 0, f"mode=0755,size={TMPFS_SIZE}")
     if os.path.isdir("/var/run") and not os.path.islink("/var/run"):
         mount("tmpfs", "/var/run", "tmpfs", 0, f"mode=0755,size={TMPFS_SIZE}")
-    base = f"{SANDBOX_DIR}/{key}"
+    base = f"{SANDBOX_DIR}/{name}"
     os.makedirs(base, mode=0o700)
     mount("tmpfs", base, "tmpfs", 0, f"mode=0700,size={TMPFS_SIZE}")
     os.mkdir(base + "/upper")
@@ -202,7 +216,8 @@ def stop_clients(netns_inode: int, ifname: str) -> list[int]:
     guest started itself is never touched."""
     import signal
 
-    mount_point = f" {SANDBOX_DIR}/{netns_inode}-{ifname} ".encode()
+    name = key(netns_inode, ifname)
+    mount_point = f" {SANDBOX_DIR}/{name} ".encode()
     stopped = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -217,4 +232,5 @@ def stop_clients(netns_inode: int, ifname: str) -> list[int]:
             stopped.append(int(entry))
         except OSError:
             continue
+    _unmark(name)
     return stopped

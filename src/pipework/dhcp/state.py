@@ -13,15 +13,17 @@ from __future__ import annotations
 import os
 
 from .._lowlevel import jsonlite
-from .._lowlevel.runstate import ROOT, write_atomically
+from .._lowlevel.runstate import write_atomically
 from .client import Lease
 from .packet import dns_name, dns_names
+from .paths import STATE_DIR, key
+
+__all__ = ["STATE_DIR", "key"]  # (and the functions below) where they always were
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-STATE_DIR = ROOT + "/dhcp"
 
 _LEASE_FIELDS = (
     "address",
@@ -39,10 +41,6 @@ _LEASE_FIELDS = (
     "rebind_at",
     "expires",
 )
-
-
-def key(netns_inode: int, ifname: str) -> str:
-    return f"{netns_inode}-{ifname}"
 
 
 def path(name: str, suffix: str) -> str:

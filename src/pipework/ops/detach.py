@@ -124,17 +124,16 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
 def _stop_renewal(inode: int, ifname: str, verbose: bool) -> None:
     """A lease renewal process (``dhcp-f``) of the interface releases the lease and
     ends before the interface goes; an external client pipework left running ends."""
-    import os
+    from ..dhcp.paths import STATE_DIR, clients_started, key, renewing
 
-    from ..dhcp import external
-    from ..dhcp.state import STATE_DIR, key
+    if clients_started(inode, ifname):
+        from ..dhcp.external import stop_clients
 
-    if os.path.isdir(external.SANDBOX_DIR):  # pipework has run an external client here
-        for pid in external.stop_clients(inode, ifname):
+        for pid in stop_clients(inode, ifname):
             _say(verbose, f"kill {pid}  # the DHCP client pipework started")
+    if not renewing(inode, ifname):
+        return  # (the keeper, and the signal and enum modules it imports, not needed)
     name = key(inode, ifname)
-    if not os.path.exists(f"{STATE_DIR}/{name}.pid"):
-        return  # never renewed here (the keeper, and its signal and enum imports, not needed)
     from ..dhcp.keeper import stop
 
     if stop(name, release=True):
