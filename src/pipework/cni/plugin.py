@@ -43,11 +43,11 @@ GC_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
 
 def main(environ: Mapping[str, str], stdin: bytes) -> int:
     """Run one CNI command; the result or the spec's error JSON goes to stdout."""
-    version = LATEST
+    version = _asked_version(stdin)  # errors answer in it too, when it is one we speak
     try:
         env = read_environment(environ)
         if env.command == "VERSION":
-            _write(_version(stdin))
+            _write({"cniVersion": version, "supportedVersions": list(SUPPORTED_VERSIONS)})
             return 0
         config = parse_config(stdin)
         version = check_version(config, env.command)
@@ -87,18 +87,16 @@ def _write(value: object) -> None:
     sys.stdout.flush()
 
 
-def _version(stdin: bytes) -> dict[str, object]:
-    """VERSION: the versions spoken, in the version the caller asked in (when spoken)."""
-    asked = LATEST
-    if stdin.strip():
-        try:
-            config = parse_config(stdin)
-        except CniError:
-            config = {}
-        value = config.get("cniVersion")
-        if isinstance(value, str) and value in SUPPORTED_VERSIONS:
-            asked = value
-    return {"cniVersion": asked, "supportedVersions": list(SUPPORTED_VERSIONS)}
+def _asked_version(stdin: bytes) -> str:
+    """The configuration's cniVersion when it is one this plugin speaks; the latest
+    otherwise (VERSION may come with no configuration at all)."""
+    if not stdin.strip():
+        return LATEST
+    try:
+        value = parse_config(stdin).get("cniVersion")
+    except CniError:
+        return LATEST
+    return value if isinstance(value, str) and value in SUPPORTED_VERSIONS else LATEST
 
 
 def _setup(env: Environment, config: Mapping[str, object], stdin: bytes) -> tuple[Netconf, Ipam]:
@@ -281,9 +279,18 @@ def _gateways_on_bridge(host: NetlinkSocket, bridge: str, given: Result | None) 
             continue
         address = parse_address(gateway)
         prefix = parse_interface(str(ip["address"])).prefixlen
+        # with its subnet's broadcast, as the container's own address and the bridge
+        # plugin's gateway have it (the kernel adds no broadcast route without it)
+        brd = parse_interface(f"{gateway}/{prefix}").broadcast()
         try:
             host.request(
-                m.add_address(link.index, address.af, address.packed, prefix),
+                m.add_address(
+                    link.index,
+                    address.af,
+                    address.packed,
+                    prefix,
+                    broadcast=brd.packed if brd else None,
+                ),
                 op="add gateway address",
                 obj=f"{gateway}/{prefix} on {bridge}",
             )
