@@ -400,3 +400,26 @@ def test_an_error_carries_the_configuration_version_and_a_message(
 def test_the_gc_attachment_list_the_runtime_adds_is_not_an_unknown_field(key: str) -> None:
     config = conf(cniVersion="1.1.0", **{key: [{"containerID": "pwt-c1", "ifname": "eth0"}]})
     assert read_netconf(config).host_if == "pwtbr0"
+
+
+def test_version_answers_libcnis_probe_whatever_the_other_variables_say(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # libcni (Podman) validates a conflist by asking VERSION with placeholders
+    status, out = run(
+        {"cniVersion": "1.0.0"},
+        "VERSION",
+        capsys=capsys,
+        CNI_NETNS="dummy",
+        CNI_IFNAME="dummy",
+        CNI_PATH="dummy",
+        CNI_ARGS="not-a-pair",
+    )
+    assert (status, out["cniVersion"]) == (0, "1.0.0")
+
+
+def test_an_environment_error_answers_in_the_configuration_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out = run(conf(cniVersion="0.3.1"), capsys=capsys, CNI_NETNS="")
+    assert (status, out["code"], out["cniVersion"]) == (1, codes.INVALID_ENVIRONMENT, "0.3.1")

@@ -67,6 +67,9 @@ def read_environment(env: Mapping[str, str]) -> Environment:
             f"unknown CNI_COMMAND {command!r}",
             f"one of {', '.join(COMMANDS)}",
         )
+    if command == "VERSION":
+        # Only CNI_COMMAND counts: libcni probes VERSION with CNI_NETNS=dummy and the like.
+        return Environment(command, "", "", "", (), ())
     missing = [name for name in REQUIRED[command] if not env.get(name)]
     if missing:
         raise CniError(
