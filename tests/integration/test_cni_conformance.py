@@ -370,6 +370,18 @@ def test_requested_ip_from_the_runtime_config_capability(net: Net) -> None:
     assert net.reserved() == ["198.51.100.78"]
 
 
+def test_an_empty_ipam_gives_a_layer_2_attachment(net: Net) -> None:
+    config = net.config(ipam={})
+    result = net.add(config)
+    assert "ips" not in result
+    eth0 = link("eth0", net.netns)
+    assert eth0 is not None and "UP" in eth0["flags"]  # type: ignore[operator]
+    assert addresses("eth0", net.netns) == []
+    assert net.check(config, result) == (0, None)
+    net.delete(config)
+    assert link("eth0", net.netns) is None
+
+
 # --- DEL ----------------------------------------------------------------------------
 
 
@@ -508,6 +520,7 @@ def test_add_failing_on_a_taken_ifname_releases_the_address(net: Net) -> None:
     assert eth0 is not None and eth0["linkinfo"]["info_kind"] == "veth"  # type: ignore[index]
     assert link("pwtpeer", net.netns) is not None  # the other interface is left alone
     assert addresses("eth0", net.netns) == []
+    assert link(net.bridge) is None  # the bridge this ADD made goes with it
 
 
 def test_add_failing_on_an_mtu_too_small_for_ipv6_releases_the_address(net: Net) -> None:
@@ -517,6 +530,7 @@ def test_add_failing_on_an_mtu_too_small_for_ipv6_releases_the_address(net: Net)
     assert net.reserved() == []
     assert host_ends(f"cni:{NET}/{net.cid}") == []
     assert link("eth0", net.netns) is None
+    assert link(net.bridge) is None
 
 
 def test_add_into_a_missing_netns_is_code_3_and_allocates_nothing(net: Net) -> None:
