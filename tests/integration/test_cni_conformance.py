@@ -589,6 +589,13 @@ def test_status_of_a_missing_master_is_code_50(net: Net) -> None:
     assert_error(code, out, 50)
 
 
+def test_status_with_its_ipam_plugin_missing_is_code_50(net: Net) -> None:
+    # not installed (yet) is "not available", not an invalid configuration
+    config = net.config("1.1.0", ipam={"type": "pwt-no-such-ipam"})
+    code, out = net.call(config, "STATUS", netns="", container_id="")
+    assert_error(code, out, 50)
+
+
 # --- chaining --------------------------------------------------------------------------
 
 

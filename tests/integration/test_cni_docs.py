@@ -112,9 +112,9 @@ def test_docs_network_add_check_del(name, make_netns, nic, cleanup):
         shown = sh("ip", "-n", ns, family, "route", "show", route["dst"]).stdout
         assert "eth0" in shown, (route, shown)
     if name == "pw-bridge":  # isDefaultGateway: both families' default routes
-        assert "via 192.0.2.1 dev eth0" in sh("ip", "-n", ns, "route").stdout
+        assert "via 198.51.100.1 dev eth0" in sh("ip", "-n", ns, "route").stdout
         assert "via 2001:db8:1::1 dev eth0" in sh("ip", "-n", ns, "-6", "route").stdout
-        assert "192.0.2.1/24" in addresses("br-pw")
+        assert "198.51.100.1/24" in addresses("br-pw")
     if name == "pw-device":
         assert link(stand_ins["eth1"]) is None  # the NIC itself is in the container
 

@@ -171,6 +171,11 @@ class Ipam:
             raise CniError(exc.code, f"IPAM plugin {self.kind}: {exc.message}") from None
 
 
+class PluginMissing(CniError):
+    """The IPAM plugin a configuration names is in no CNI_PATH directory (code 7 for
+    ADD, as libcni says; STATUS reports it as not available, 50)."""
+
+
 def _cni_args(args: object) -> object:
     return args.get("cni") if isinstance(args, dict) else None
 
@@ -183,7 +188,7 @@ def find_plugin(kind: str, path: tuple[str, ...]) -> str:
         candidate = os.path.join(directory, kind)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise CniError(
+    raise PluginMissing(
         e.INVALID_CONFIG,
         f"failed to find plugin {kind!r} in path {':'.join(path)}",
     )

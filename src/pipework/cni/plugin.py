@@ -451,7 +451,13 @@ def _status(env: Environment, config: Mapping[str, object], stdin: bytes) -> Non
                     e.NOT_AVAILABLE,
                     f"the {conf.place} {conf.host_if} does not exist on this host",
                 )
-    ipam.status()
+    from .ipam import PluginMissing
+
+    try:
+        ipam.status()
+    except PluginMissing as exc:
+        # an IPAM plugin not (yet) installed: the network is not available, not invalid
+        raise CniError(e.NOT_AVAILABLE, exc.message) from None
 
 
 _COMMANDS = {"ADD": _add, "DEL": _del, "CHECK": _check, "GC": _gc, "STATUS": _status}
