@@ -55,9 +55,9 @@ def main(environ: Mapping[str, str], stdin: bytes) -> int:
     except CniError as exc:
         return _fail(version, exc.code, exc.message, exc.details)
     except UsageError as exc:
-        return _fail(version, e.INVALID_CONFIG, exc.message, exc.hint or "")
+        return _fail(version, e.INVALID_CONFIG, exc.message, _for_runtime(exc.hint))
     except PipeworkError as exc:
-        return _fail(version, e.ATTACH_FAILED, exc.message, exc.hint or "")
+        return _fail(version, e.ATTACH_FAILED, exc.message, _for_runtime(exc.hint))
     except Exception as exc:  # a runtime reads only stdout: even a bug answers in JSON
         if environ.get("PIPEWORK_DEBUG"):
             raise
@@ -70,6 +70,14 @@ def main(environ: Mapping[str, str], stdin: bytes) -> int:
     if output is not None:
         _write(output)
     return 0
+
+
+def _for_runtime(hint: str | None) -> str:
+    """A hint for the spec's ``details``, unless it tells a command-line user which
+    option to use (``-i``, ``--force``): a runtime's user has no such option."""
+    if not hint or any(word.startswith("-") and len(word) > 1 for word in hint.split()):
+        return ""
+    return hint
 
 
 def _fail(version: str, code: int, message: str, details: str) -> int:
