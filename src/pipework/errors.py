@@ -6,6 +6,7 @@
     ├── GuestNotFound             exit 1  no resolver found the guest; says what each one saw
     ├── AmbiguousGuest            exit 1  several guests match; lists them
     ├── HostStateError            exit 1  the host is not in a state we may act on (name taken, …)
+    │   └── AttachmentDiffers     exit 1  the interface is attached already, differently
     ├── NetlinkError              exit 1  the kernel refused a request: errno, operation, object
     └── CommandError              exit 1  a child process (lxc-info, ip, tc) failed or is missing
 
@@ -59,6 +60,11 @@ class AmbiguousGuest(PipeworkError):
 
 class HostStateError(PipeworkError):
     """The host is not in a state we may act on, such as a name already taken."""
+
+
+class AttachmentDiffers(HostStateError):
+    """The guest interface is already attached, differently from the request (what
+    ``watch`` and ``apply`` report as differing, and never replace on their own)."""
 
 
 class CommandError(PipeworkError):

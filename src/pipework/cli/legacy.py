@@ -180,6 +180,26 @@ _VALUED = {
 }
 
 
+#: options after the host interface that take a value (the guest comes after them)
+_VALUE_OPTIONS = ("-i", "-l", "-a", "--mtu", "--dhcp-timeout", *_VALUED)
+
+
+def insert_guest(words: list[str], guest: str) -> list[str]:
+    """The original command line ``words`` with the guest put where it goes: after
+    the host interface and the options that follow it (a declared attachment leaves
+    its container out: ``br1 -i eth2 192.0.2.10/24`` -> ``br1 -i eth2 GUEST …``)."""
+    i = 0
+    while i < len(words) and words[i].startswith("-"):  # options before the host interface
+        if words[i] == "--":
+            i += 1
+            break
+        i += 2 if words[i] in _VALUE_OPTIONS else 1
+    i += 1  # the host interface
+    while i < len(words) and words[i].startswith("-"):
+        i += 2 if words[i] in _VALUE_OPTIONS else 1
+    return [*words[:i], guest, *words[i:]]
+
+
 def _common_option(args: list[str], i: int, opts: dict[str, object]) -> int | None:
     """Parse the option at ``args[i]`` into ``opts``: how many words it took, or None
     when it is not one of the options allowed anywhere on the line."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from binascii import crc32
 from errno import EEXIST
 
-from ..errors import AlreadyAttached, HostStateError, NetlinkError
+from ..errors import AlreadyAttached, AttachmentDiffers, HostStateError, NetlinkError
 from ..mac import format_mac
 from ..marks import parse_veth_mark, veth_mark
 from ..netlink import messages as m
@@ -256,7 +256,7 @@ def _replace_or_refuse(ctx: AttachContext) -> Link | None:
     if not diff.conflicts:
         return existing
     if not ctx.spec.force:
-        raise HostStateError(
+        raise AttachmentDiffers(
             f"{ctx.guest.label} {ctx.spec.container_ifname} is already attached, "
             f"differently: {'; '.join(diff.conflicts + diff.missing)}",
             hint="--force replaces it, pipework detach removes it",

@@ -1,0 +1,87 @@
+"""One reconciliation: every declaration against the kernel, through the attach engine.
+
+What is missing is attached; what is attached as declared is left alone (the
+engine's own idempotency: the kernel is the state); what is attached differently is
+reported and never replaced (that takes a person: ``pipework attach --force``); a
+guest that is not running (yet, or any more) is waiting, not failing. Each outcome
+is one log line; a declaration whose outcome has not changed since the last pass
+is not logged again, so a watcher does not repeat itself on every event.
+"""
+
+from __future__ import annotations
+
+from .._lowlevel.record import Record
+from ..errors import AttachmentDiffers, GuestNotFound, PipeworkError
+from .declare import BadDeclaration, Declaration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .log import Log
+
+#: outcomes that mean the host is not as declared
+OUTCOMES = ("attached", "unchanged", "waiting", "differs", "failed", "invalid")
+NOT_OK = ("differs", "failed", "invalid")
+
+
+class Tally(Record):
+    """How many declarations ended how, in one pass."""
+
+    attached: int = 0
+    unchanged: int = 0
+    waiting: int = 0
+    differs: int = 0
+    failed: int = 0
+    invalid: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.differs or self.failed or self.invalid)
+
+
+class Reconciler:
+    """Runs passes, remembering each declaration's last outcome (to log changes only)."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.last: dict[tuple[str, str], str] = {}
+
+    def run(self, found: Sequence[Declaration | BadDeclaration]) -> Tally:
+        from ..engine.attach import attach
+
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        seen: dict[tuple[str, str], str] = {}
+        for item in found:
+            if isinstance(item, BadDeclaration):
+                self._note(("bad", item.source), "invalid", f"{item.source}: {item.error}", counts)
+                continue
+            guest, ifname = str(item.guest), item.spec.container_ifname
+            key = (guest, ifname)
+            if key in seen:
+                what = f"{item.source}: {guest} {ifname} is declared already ({seen[key]})"
+                self._note(("bad", item.source), "invalid", what, counts)
+                continue
+            seen[key] = item.source
+            where = f"{guest} {ifname} to {item.spec.host_if or 'its NIC'} ({item.source})"
+            try:
+                result = attach(item.spec)
+            except GuestNotFound:
+                self._note(key, "waiting", f"{where}: not running", counts)
+                continue
+            except AttachmentDiffers as exc:
+                self._note(key, "differs", f"{where}: {exc.message}", counts)
+                continue
+            except PipeworkError as exc:
+                self._note(key, "failed", f"{where}: {exc}", counts)
+                continue
+            action = "attached" if result.changed else "unchanged"
+            self._note(key, action, where, counts)
+        return Tally(**counts)
+
+    def _note(self, key: tuple[str, str], action: str, what: str, counts: dict[str, int]) -> None:
+        counts[action] += 1
+        if self.last.get(key) == action and action != "attached":
+            return  # said already; an attach is always news (the guest restarted)
+        self.last[key] = action
+        self.log.say(action, what)
