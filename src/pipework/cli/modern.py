@@ -164,6 +164,33 @@ VERBS = {
         [_JSON],
         "pipework gc",
     ),
+    "apply": Verb(
+        "apply",
+        "Reconcile once: attach every declared attachment of the running guests that is "
+        "missing (labels pipework.attach[.IF], pipework_cmd* variables, attachments.d "
+        "files); leave what matches; report what differs. Exit 0 when all is as declared.",
+        "[--guest GUEST] [--dir DIR] [--json]",
+        [
+            Opt("--guest", "only this guest's declarations (for an LXC start hook)", "GUEST"),
+            Opt("--dir", "the declaration files (default /etc/pipework/attachments.d)", "DIR"),
+            Opt("--json", "log one JSON object a line"),
+        ],
+        "pipework apply",
+    ),
+    "watch": Verb(
+        "watch",
+        "Reconcile, then follow the runtimes' events (Docker, LXC, the declaration files) "
+        "and attach every declared interface again each time its guest starts. Runs until "
+        "SIGTERM; one line per action on stderr.",
+        "[--dir DIR] [--json] [--once] [--lxc-hook NAME]",
+        [
+            Opt("--dir", "the declaration files (default /etc/pipework/attachments.d)", "DIR"),
+            Opt("--json", "log one JSON object a line"),
+            Opt("--once", "one pass and exit (as apply)"),
+            Opt("--lxc-hook", "print the LXC config line that runs apply at each start", "NAME"),
+        ],
+        "pipework watch --json",
+    ),
     "inspect": Verb(
         "inspect",
         "Show how GUEST is found: each resolver asked and what it saw, the candidates, the "

@@ -63,6 +63,8 @@ def run_verb(argv: list[str]) -> int:
         "inspect": _inspect,
         "link": _link,
         "gc": _gc,
+        "apply": _apply,
+        "watch": _watch,
     }
     return runners[command.verb](command)
 
@@ -172,3 +174,32 @@ def _gc(command: ModernCommand) -> int:
     for failure in failed:
         _warn("gc", failure)
     return 1 if failed else 0
+
+
+def _declarations_dir(command: ModernCommand) -> str:
+    from ..watch.loop import DEFAULT_DIR
+
+    value = command.values.get("dir")
+    return str(value) if value else DEFAULT_DIR
+
+
+def _apply(command: ModernCommand) -> int:
+    from ..names import parse_guest_ref
+    from ..watch.loop import apply
+
+    guest = command.values.get("guest")
+    ref = parse_guest_ref(str(guest)) if guest else None
+    return apply(_declarations_dir(command), json=command.flag("json"), guest=ref)
+
+
+def _watch(command: ModernCommand) -> int:
+    hook = command.values.get("lxc_hook")
+    if hook:
+        from ..names import check_guest_name
+        from ..watch.lxc import lxc_hook_line
+
+        _print(lxc_hook_line(check_guest_name(str(hook), "LXC container name")))
+        return 0
+    from ..watch.loop import watch
+
+    return watch(_declarations_dir(command), json=command.flag("json"), once=command.flag("once"))
