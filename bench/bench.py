@@ -45,7 +45,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
-import cni  # noqa: E402
+import cni as cni_bench  # noqa: E402  (targets() has a local named cni)
 import dhcp  # noqa: E402
 import runtimes  # noqa: E402
 
@@ -593,10 +593,10 @@ def main() -> int:
         "cpus": os.cpu_count(),
     }
     if args.only == "cni":
-        report["cni"] = cni.scenario(runs, PIPEWORK)
-        report["targets"] = cni.targets(report["cni"])  # type: ignore[arg-type]
+        report["cni"] = cni_bench.scenario(runs, PIPEWORK)
+        report["targets"] = cni_bench.targets(report["cni"])  # type: ignore[arg-type]
         write(Path(args.out), report)
-        print(cni.markdown(report["cni"]))  # type: ignore[arg-type]
+        print(cni_bench.markdown(report["cni"]))  # type: ignore[arg-type]
         return 0
     if args.only == "runtimes":
         with world() as w:
@@ -632,7 +632,7 @@ def main() -> int:
         report["lookup"] = lookup(w, runs, others)
         report["runtimes"] = runtimes.scenario(runs, others, BRIDGE, ADDR, PIPEWORK)
     print(f"CNI ADD and DEL ({runs} runs each)…", file=sys.stderr)
-    report["cni"] = cni.scenario(runs, PIPEWORK)
+    report["cni"] = cni_bench.scenario(runs, PIPEWORK)
     print(f"time to a DHCP lease ({runs} runs each)…", file=sys.stderr)
     report["dhcp"] = dhcp.time_to_lease(runs)
     report["targets"] = targets(report, sizes, others)
@@ -691,7 +691,7 @@ def targets(r: dict, sizes: list[int], others: int) -> dict[str, dict[str, objec
         "peak RSS of a one-shot (MB) <= 25": check(r["peak_rss_kb"]["pipework_max"] / 1024, 25),
         **_dhcp_target(r["dhcp"], check),
         **runtimes.targets(r["runtimes"]),
-        **cni.targets(r["cni"]),
+        **cni_bench.targets(r["cni"]),
     }
 
 
@@ -768,7 +768,7 @@ def markdown(r: dict, sizes: list[int], others: int) -> str:
         "",
         "**CNI ADD and DEL** (the same netconf; host-local's files for every IPAM)",
         "",
-        cni.markdown(r["cni"]),
+        cni_bench.markdown(r["cni"]),
         "",
         "**Targets**",
         "",

@@ -55,15 +55,20 @@ def _port_of(bridge: str, ns: str) -> str:
     raise AssertionError(f"no port of {ns} on {bridge}")
 
 
-def _attached_then_gone(bridge: str, make_netns, address: str) -> str:
-    """Attach a guest to ``bridge``, then let it go: its OVS port outlives it."""
-    ns = make_netns()
-    res = pipework(bridge, ns, address)
-    assert res.returncode == 0, res.stderr
-    port = _port_of(bridge, ns)
-    sh("ip", "netns", "del", ns)
-    wait_until(lambda: link(port) is None, 10, "the veth to go with its namespace")
-    return port
+def _attached_then_gone(bridge: str, make_netns, *addresses: str) -> list[str]:
+    """Attach a guest per address to ``bridge``, then let them all go: their OVS ports
+    outlive them. (All are attached before any goes: a namespace's inode, and with it
+    the host veth's name, is reused as soon as it is free.)"""
+    guests = []
+    for address in addresses:
+        ns = make_netns()
+        res = pipework(bridge, ns, address)
+        assert res.returncode == 0, res.stderr
+        guests.append((ns, _port_of(bridge, ns)))
+    for ns, port in guests:
+        sh("ip", "netns", "del", ns)
+        wait_until(lambda p=port: link(p) is None, 10, "the veth to go with its namespace")
+    return [port for _ns, port in guests]
 
 
 def _mine(items: list[str], *names: str) -> list[str]:
@@ -99,7 +104,7 @@ def test_gc_removes_pipework_ports_whose_guest_is_gone_and_no_lookalike(make_net
     alive = make_netns()
     assert pipework(br, alive, "203.0.113.51/24").returncode == 0
     alive_port = _port_of(br, alive)
-    gone = _attached_then_gone(br, make_netns, "203.0.113.52/24")
+    (gone,) = _attached_then_gone(br, make_netns, "203.0.113.52/24")
     for name, ids in LOOKALIKES.items():
         sh("ovs-vsctl", "add-port", br, name, "--", "set", "interface", name,
            *(i.format(br=br) for i in ids))  # fmt: skip
@@ -118,8 +123,7 @@ def test_gc_removes_pipework_ports_whose_guest_is_gone_and_no_lookalike(make_net
 
 def test_one_failing_del_port_does_not_stop_the_others(make_netns, ovs_bridge, tmp_path):
     br = _netdev_bridge(ovs_bridge)
-    failing = _attached_then_gone(br, make_netns, "203.0.113.61/24")
-    other = _attached_then_gone(br, make_netns, "203.0.113.62/24")
+    failing, other = _attached_then_gone(br, make_netns, "203.0.113.61/24", "203.0.113.62/24")
     # ovs-vsctl as pipework finds it on PATH: it refuses to remove the one port
     real = shutil.which("ovs-vsctl")
     assert real is not None
@@ -153,6 +157,32 @@ def test_one_failing_del_port_does_not_stop_the_others(make_netns, ovs_bridge, t
     code, report, err = _gc_json()
     assert code == 0, err
     assert ovs_ports(br) == []
+
+
+def test_a_stale_port_of_a_gone_guest_does_not_block_its_name(make_netns, ovs_bridge):
+    # A new guest's host veth gets the name a gone guest's stale OVS port still has
+    # (netns inodes, and with them the derived names, are reused): the stale port is
+    # replaced in the same transaction, not an error ("a port named ... already exists").
+    br = _netdev_bridge(ovs_bridge)
+    first, second = make_netns(), make_netns()
+    assert pipework(br, "-l", "pwtreuse0", first, "203.0.113.71/24").returncode == 0
+    sh("ip", "netns", "del", first)
+    wait_until(lambda: link("pwtreuse0") is None, 10, "the veth to go with its namespace")
+    assert ovs_ports(br) == ["pwtreuse0"]  # stale: no interface behind it
+    res = pipework(br, "-l", "pwtreuse0", second, "203.0.113.72/24")
+    assert res.returncode == 0, res.stderr
+    assert ovs_ports(br) == ["pwtreuse0"]
+    assert second in sh("ovs-vsctl", "get", "interface", "pwtreuse0", "external-ids").stdout
+    assert link("pwtreuse0") is not None
+
+
+def test_a_port_of_that_name_that_is_not_pipeworks_is_left_alone(make_netns, ovs_bridge):
+    br = _netdev_bridge(ovs_bridge)
+    ns = make_netns()
+    sh("ovs-vsctl", "add-port", br, "pwtreuse1")  # someone's, waiting for its interface
+    res = pipework(br, "-l", "pwtreuse1", ns, "203.0.113.73/24")
+    assert res.returncode == 1 and "already exists" in res.stderr
+    assert ovs_ports(br) == ["pwtreuse1"] and link("pwtreuse1") is None  # rolled back
 
 
 # --- item 7: bridges pipework created ------------------------------------------------

@@ -290,7 +290,15 @@ def _add_port(
         if ctx.spec.vlan is not None:
             args.append(f"tag={ctx.spec.vlan}")
         args += ["--", "set", "interface", port, *external_ids(ctx, bridge)]
-        vsctl(*args, what=what)
+        try:
+            vsctl(*args, what=what)
+        except CommandError as exc:
+            stale = _stale_namesake(port) if "already exists" in str(exc) else None
+            if stale is None:
+                raise
+            # The port of a guest that is gone, whose interface name the kernel just gave
+            # the new veth (a netns inode reused): replaced in the same transaction.
+            vsctl("--if-exists", "del-port", stale, port, "--", *args, what=what)
 
         def undo() -> None:
             vsctl("--if-exists", "del-port", bridge, port, what=f"remove port {port}")
@@ -323,6 +331,19 @@ def _checksum_in_guest(ctx: AttachContext, port: _Port) -> None:
 
     with inside(ctx.guest.netns):
         disable_tx_checksum(ctx.spec.container_ifname)
+
+
+def _stale_namesake(port: str) -> str | None:
+    """The bridge of an OVS port named ``port`` that pipework added for a guest that is
+    gone, or None. Called once the kernel has given the name to a new veth of ours: no
+    other link had it, so a port of that name had no interface until now."""
+    db = read_database()
+    for bridge in db.bridges:
+        for row in db.ports_of(bridge):
+            iface = db.interface_of(row)
+            if row.name == port and iface is not None and is_pipework_port(iface.external_ids):
+                return bridge.name
+    return None
 
 
 def port_bridge(port: str) -> str | None:
