@@ -52,7 +52,8 @@ def make_sources(directory: str) -> list[Source]:
 
 def apply(directory: str, *, json: bool = False, guest: GuestRef | None = None) -> int:
     """One reconciliation of everything declared (or of ``guest``'s declarations):
-    exit status 0 when every declaration is as declared, 1 otherwise."""
+    exit status 0 when every declaration of a running guest is as declared (with
+    ``guest``: and that guest runs), 1 otherwise."""
     log = Log(json=json)
     sources = make_sources(directory)
     try:
@@ -67,7 +68,8 @@ def apply(directory: str, *, json: bool = False, guest: GuestRef | None = None) 
     finally:
         for source in sources:
             source.close()
-    return 0 if tally.ok and not tally.waiting else 1
+    # a declared guest that is not running is no mismatch, unless it is the one asked for
+    return 0 if tally.ok and not (guest is not None and tally.waiting) else 1
 
 
 class _Stop(Exception):
@@ -251,7 +253,7 @@ def watch(directory: str, *, json: bool = False, once: bool = False) -> int:
     try:
         tally = watcher.start()
         if once:
-            return 0 if tally.ok and not tally.waiting else 1
+            return 0 if tally.ok else 1
         log.say("watching", ", ".join(s.name for s in watcher.sources))
         watcher.run()
     except _Stop:
