@@ -23,6 +23,9 @@
 7. CNI: ADD and DEL of pipework as a CNI plugin against the reference bridge plugin,
    host-local delegated by both, and pipework's built-in IPAM (bench/cni.py;
    ``--only cni`` runs it alone).
+8. Watch: Docker's start event to the declared interface being up in the container,
+   over 50 ``docker restart``s of a labelled container under ``pipework watch``,
+   against ``docker restart`` itself (bench/watch.py; ``--only watch`` runs it alone).
 
 Prints a Markdown table and writes JSON to bench/results/. Every object it makes
 is named ``pwb…`` and removed at the end, also after a failure.
@@ -48,6 +51,7 @@ sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
 import cni as cni_bench  # noqa: E402  (targets() has a local named cni)
 import dhcp  # noqa: E402
 import runtimes  # noqa: E402
+import watch as watch_bench  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PIPEWORK = str(BIN / "pipework")
@@ -581,7 +585,9 @@ def main() -> int:
     parser.add_argument("--sizes", help="batch sizes, comma-separated (default 100,500,1000)")
     parser.add_argument("--others", type=int, help="other containers for lookup (default 1000)")
     parser.add_argument("--out", default=str(HERE / "results"), help="where the JSON goes")
-    parser.add_argument("--only", choices=["runtimes", "cni"], help="run this scenario alone")
+    parser.add_argument(
+        "--only", choices=["runtimes", "cni", "watch"], help="run this scenario alone"
+    )
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 20)
     sizes = [int(x) for x in (args.sizes or ("5,10" if args.quick else "100,500,1000")).split(",")]
@@ -597,6 +603,12 @@ def main() -> int:
         report["targets"] = cni_bench.targets(report["cni"])  # type: ignore[arg-type]
         write(Path(args.out), report)
         print(cni_bench.markdown(report["cni"]))  # type: ignore[arg-type]
+        return 0
+    if args.only == "watch":
+        report["watch"] = watch_bench.scenario(args.runs or (5 if args.quick else 50), PIPEWORK)
+        report["targets"] = watch_bench.targets(report["watch"])  # type: ignore[arg-type]
+        write(Path(args.out), report)
+        print(watch_bench.markdown(report["watch"]))  # type: ignore[arg-type]
         return 0
     if args.only == "runtimes":
         with world() as w:
