@@ -453,3 +453,16 @@ def test_a_container_that_stopped_again_declares_nothing_now() -> None:
 def test_a_daemon_that_fails_a_pass_is_a_lost_source() -> None:
     with FakeDocker(say(b"garbage\r\n\r\n")) as daemon, pytest.raises(SourceLost):
         DockerSource(daemon.path).running()
+
+
+def test_declarations_for_a_guest_named_by_a_user_inspect_it_by_that_name() -> None:
+    with FakeDocker(say(http(json.dumps(INSPECT).encode()))) as daemon:
+        found = DockerSource(daemon.path).declarations_for([GuestRef(None, "web_3")])
+    assert [r.split()[1] for r in daemon.requests] == [b"/containers/web_3/json"]
+    assert all(item.source.endswith("of docker:web_3") for item in found) and len(found) == 6
+
+
+def test_declarations_for_a_container_that_is_gone_are_none() -> None:
+    answer = say(http(b'{"message":"No such container: web_3"}', "404 Not Found"))
+    with FakeDocker(answer) as daemon:
+        assert DockerSource(daemon.path).declarations_for([GuestRef("docker", "web_3")]) == []
