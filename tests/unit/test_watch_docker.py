@@ -187,8 +187,12 @@ def test_a_size_line_that_never_ends_is_bounded() -> None:
 # ------------------------------------------------------------------ start events
 
 
-def test_a_start_names_the_container_by_full_id_and_by_name() -> None:
-    assert started(START) == [GuestRef("docker", CID), GuestRef("docker", "web_3")]
+def test_a_start_names_the_container_by_full_id_short_id_and_name() -> None:
+    assert started(START) == [
+        GuestRef("docker", CID),
+        GuestRef("docker", CID[:12]),
+        GuestRef("docker", "web_3"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -210,7 +214,8 @@ def test_a_start_with_an_id_that_is_not_64_hex_digits_names_no_guest(bad: object
 
 @pytest.mark.parametrize("bad", ["a b", "../etc", "/", "x" * 300, "-rf", 7, "é"])
 def test_a_start_with_a_name_no_user_could_type_names_the_id_only(bad: object) -> None:
-    assert started(start_of(CID, bad)) == [GuestRef("docker", CID)]  # type: ignore[arg-type]
+    ids = [GuestRef("docker", CID), GuestRef("docker", CID[:12])]
+    assert started(start_of(CID, bad)) == ids  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ declarations
@@ -390,8 +395,10 @@ def test_starts_read_from_the_socket_and_the_end_of_the_stream() -> None:
                 got += source.read() or []
     assert got == [
         GuestRef("docker", CID),
+        GuestRef("docker", CID[:12]),
         GuestRef("docker", "web_3"),
         GuestRef("docker", CID2),
+        GuestRef("docker", CID2[:12]),
         GuestRef("docker", "db"),
     ]
     assert source.fileno() is None
@@ -412,7 +419,12 @@ def test_a_flood_is_read_a_budget_at_a_time() -> None:
         got = source.read()
         took = time.monotonic() - start
         source.close()
-    assert got == [GuestRef("docker", CID), GuestRef("docker", "web_3")]  # each once
+    # each once
+    assert got == [
+        GuestRef("docker", CID),
+        GuestRef("docker", CID[:12]),
+        GuestRef("docker", "web_3"),
+    ]
     assert took < 5  # it returned, the stream still flowing
 
 

@@ -198,7 +198,9 @@ def _watch(command: ModernCommand) -> int:
         from ..names import check_guest_name
         from ..watch.lxc import lxc_hook_line
 
-        _print(lxc_hook_line(check_guest_name(str(hook), "LXC container name")))
+        directory = command.values.get("dir")
+        name = check_guest_name(str(hook), "LXC container name")
+        _print(lxc_hook_line(name, directory=str(directory) if directory else None))
         return 0
     from ..watch.loop import watch
 

@@ -212,8 +212,9 @@ class EventParser:
 
 
 def started(event: dict[str, object]) -> list[GuestRef]:
-    """The guests a start event names: its full ID, and its name when it has a valid
-    one (a declaration file may name the container by either). Other events: none."""
+    """The guests a start event names: its full ID, its short (12-digit) ID, and its
+    name when it has a valid one (a declaration file may name the container by any of
+    them, as docker's own commands take them). Other events: none."""
     if event.get("Type", "container") != "container":
         return []
     if event.get("Action", event.get("status")) != "start":
@@ -224,7 +225,7 @@ def started(event: dict[str, object]) -> list[GuestRef]:
     if not is_full_id(cid):
         return []
     assert isinstance(cid, str)
-    refs = [GuestRef("docker", cid)]
+    refs = [GuestRef("docker", cid), GuestRef("docker", cid[:12])]
     attributes = actor.get("Attributes")
     name = container_name(attributes.get("name")) if isinstance(attributes, dict) else None
     if name is not None:

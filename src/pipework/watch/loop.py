@@ -99,7 +99,9 @@ class Watcher:
 
     def _full(self, only: Source | None = None) -> Tally:
         found: list[Declaration | BadDeclaration] = []
-        for source in self.sources if only is None else [only]:
+        # a source not connected has its full pass when it connects (not a second
+        # complaint now that it is down)
+        for source in [s for s in self.sources if s in self.connected] if only is None else [only]:
             try:
                 found += source.running()
             except PipeworkError as exc:

@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..names import GuestRef
     from .log import Log
 
 #: outcomes that mean the host is not as declared
@@ -38,6 +39,14 @@ class Tally(Record):
     @property
     def ok(self) -> bool:
         return not (self.differs or self.failed or self.invalid)
+
+
+def _shown(guest: GuestRef) -> str:
+    """How a log line names a guest: a Docker ID as docker ps shows it (12 digits; the
+    line's source names the container too)."""
+    if guest.kind == "docker" and len(guest.value) == 64:
+        return f"docker:{guest.value[:12]}"
+    return str(guest)
 
 
 class Reconciler:
@@ -63,7 +72,8 @@ class Reconciler:
                 self._note(("bad", item.source), "invalid", what, counts)
                 continue
             seen[key] = item.source
-            where = f"{guest} {ifname} to {item.spec.host_if or 'its NIC'} ({item.source})"
+            where = f"{_shown(item.guest)} {ifname} to {item.spec.host_if or 'its NIC'} "
+            where += f"({item.source})"
             try:
                 result = attach(item.spec)
             except GuestNotFound:
