@@ -47,6 +47,10 @@ def make_sources(directory: str) -> list[Source]:
         from .docker import DockerSource
 
         found.append(DockerSource())
+    if os.path.isdir("/var/lib/containers"):  # Podman is installed (its log may come later)
+        from .podman import PodmanSource
+
+        found.append(PodmanSource())
     return found
 
 
