@@ -7,11 +7,12 @@ Podman 4.3 does so, in ``/run/libpod/events/events.log``). This source follows t
 file as ``tail -F`` would: opened (root's regular file, never through a symbolic
 link) and read from its end at each reconnect (what already runs is the full pass's),
 then inotify says when it grows (IN_MODIFY) and when it is replaced or removed
-(IN_MOVE_SELF, IN_DELETE_SELF, IN_ATTRIB: the link count fell, which is how Podman's
-own rotation shows). Replaced, removed or truncated ends the stream (``SourceLost``):
-the loop reopens it and makes a full pass, so a start in the gap is not lost. Only
-complete lines are read; a line longer than MAX_LINE is skipped, a backlog larger
-than READ_BUDGET is skipped too and turned into a full pass.
+(IN_MOVE_SELF, IN_DELETE_SELF, IN_ATTRIB: the link count fell, which is how a file
+replaced by a rename over it shows, as a rotation may replace it). Replaced, removed
+or truncated ends the stream (``SourceLost``): the loop reopens it and makes a full
+pass, so a start in the gap is not lost. Only complete lines are read; a line longer
+than MAX_LINE is skipped, a backlog larger than READ_BUDGET is skipped too and turned
+into a full pass. A missing log (no Podman run since boot) is retried with back-off.
 
 What is read, and why each file:
 
