@@ -42,10 +42,10 @@ class Tally(Record):
 
 
 def _shown(guest: GuestRef) -> str:
-    """How a log line names a guest: a Docker ID as docker ps shows it (12 digits; the
-    line's source names the container too)."""
-    if guest.kind == "docker" and len(guest.value) == 64:
-        return f"docker:{guest.value[:12]}"
+    """How a log line names a guest: a Docker or Podman ID as their ps shows it (12
+    digits; the line's source names the container too)."""
+    if guest.kind in ("docker", "podman") and len(guest.value) == 64:
+        return f"{guest.kind}:{guest.value[:12]}"
     return str(guest)
 
 
