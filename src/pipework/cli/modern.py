@@ -191,6 +191,19 @@ VERBS = {
         ],
         "pipework watch --json",
     ),
+    "graph": Verb(
+        "graph",
+        "Draw the network: this host as the kernel shows it now (Linux and OVS bridges, "
+        "NICs, every guest pipework knows with its interfaces and addresses, links "
+        "between guests, VXLAN tunnels and their remotes), or the topology FILE. DOT "
+        "always; SVG and PNG through Graphviz's dot; HTML: one self-contained page.",
+        "[FILE] [--format dot|svg|png|html] [-o OUTPUT]",
+        [
+            Opt("--format", "dot (default), svg, png or html", "FORMAT"),
+            Opt("-o,--output", "write to OUTPUT instead of standard output", "OUTPUT"),
+        ],
+        "pipework graph --format svg -o network.svg",
+    ),
     "inspect": Verb(
         "inspect",
         "Show how GUEST is found: each resolver asked and what it saw, the candidates, the "
@@ -252,6 +265,14 @@ def parse_modern(argv: list[str]) -> ModernCommand | VerbHelp:
         else:
             values[opt.dest] = value
         i += 2
+    if verb.name == "graph":
+        if len(positional) > 1:
+            raise UsageError("pipework graph takes at most one FILE (see --help)")
+        from ..graph.output import check_format
+
+        values["format"] = check_format(str(values.get("format") or "dot"))
+        values["file"] = positional[0] if positional else None
+        return ModernCommand(verb.name, None, None, values)
     wanted = 2 if verb.name == "link" else (1 if verb.positional.startswith("GUEST") else 0)
     if len(positional) != wanted:
         what = {0: "no positional argument", 1: "one GUEST", 2: "two guests"}[wanted]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import UsageError
 from .modern import ModernCommand, VerbHelp, parse_modern
 
 TYPE_CHECKING = False
@@ -65,6 +66,7 @@ def run_verb(argv: list[str]) -> int:
         "gc": _gc,
         "apply": _apply,
         "watch": _watch,
+        "graph": _graph,
     }
     return runners[command.verb](command)
 
@@ -205,3 +207,21 @@ def _watch(command: ModernCommand) -> int:
     from ..watch.loop import watch
 
     return watch(_declarations_dir(command), json=command.flag("json"), once=command.flag("once"))
+
+
+def _graph(command: ModernCommand) -> int:
+    from ..graph.output import picture, produce
+
+    fmt = str(command.values["format"])
+    output = command.values.get("output")
+    if output is None and fmt == "png" and sys.stdout.isatty():
+        raise UsageError("pipework graph: a PNG is not for a terminal; give -o FILE")
+    path = command.values.get("file")
+    data = produce(picture(str(path) if path is not None else None), fmt)
+    if output is None or output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        return 0
+    with open(str(output), "wb") as f:
+        f.write(data)
+    return 0
