@@ -97,7 +97,7 @@ def parse_dot(text: str) -> Parsed:
         take("punct", "]")
         return found
 
-    def body(scope: dict[str, str]) -> None:
+    def body(scope: dict[str, str], cluster: str = "") -> None:
         nonlocal pos
         take("punct", "{")
         while toks[pos] != ("punct", "}"):
@@ -106,7 +106,7 @@ def parse_dot(text: str) -> Parsed:
                 pos += 1
                 name = take("id")
                 parsed.clusters[name] = {}
-                body(parsed.clusters[name])
+                body(parsed.clusters[name], name)
                 continue
             first = take("id")
             if toks[pos] == ("punct", "="):
@@ -123,7 +123,7 @@ def parse_dot(text: str) -> Parsed:
             else:
                 assert first not in parsed.nodes, f"node {first} declared twice"
                 parsed.nodes[first] = attrs()
-                parsed.nodes[first]["_cluster"] = scope.get("_name", "")
+                parsed.nodes[first]["_cluster"] = cluster
             take("punct", ";")
         take("punct", "}")
 
@@ -317,3 +317,109 @@ def test_graph_refuses_an_unknown_format() -> None:
 def test_graph_refuses_two_files() -> None:
     with pytest.raises(UsageError, match="at most one FILE"):
         parse_modern(["graph", "a.yml", "b.yml"])
+
+
+# ---------------------------------------------------------------- a topology file
+
+LAB = """\
+name: lab
+topology:
+  nodes:
+    a: {kind: netns}
+    b: {kind: linux, runtime: docker}
+    br1: {kind: bridge}
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+      ipv4: [198.51.100.1/30, 198.51.100.2/30]
+    - endpoints: ["br1:p-a", "a:eth2"]
+    - endpoints: ["br1:p-b", "b:eth2"]
+    - endpoints: ["a:eth3", "host:pwt-a-eth3"]
+    - type: macvlan
+      endpoint: {node: b, interface: mv0, ipv4: 203.0.113.5/24}
+      host-interface: enp3s0
+      mode: private
+    - type: vxlan
+      endpoint: {node: a, interface: vx0}
+      remote: 203.0.113.7
+      vni: 42
+    - type: dummy
+      endpoint: {node: b, interface: dummy0}
+"""
+
+
+def _lab(tmp_path, text: str = LAB) -> str:  # type: ignore[no-untyped-def]
+    path = tmp_path / "lab.clab.yml"
+    path.write_text(text)
+    return str(path)
+
+
+def _by_first_line(parsed: Parsed) -> dict[tuple[str, str], str]:
+    """(cluster, first label line) -> node id."""
+    return {(a["_cluster"], a["label"].split("\n")[0]): n for n, a in parsed.nodes.items()}
+
+
+def test_a_topology_file_is_drawn_node_by_node(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pipework.graph.topology import load_picture
+
+    parsed = parse_dot(to_dot(load_picture(_lab(tmp_path))))
+    labels = {name: attrs["label"] for name, attrs in parsed.clusters.items()}
+    assert sorted(labels.values()) == ["a\nnetns", "b\nlinux"]
+    assert parsed.graph["label"] == "topology lab"
+    nodes = _by_first_line(parsed)
+    inside = {first: cluster for cluster, first in nodes if cluster}
+    assert sorted(inside) == ["dummy0", "eth1", "eth2", "eth3", "mv0", "vx0"]
+    on_host = sorted(parsed.nodes[n]["label"] for (cluster, _), n in nodes.items() if not cluster)
+    assert on_host == ["203.0.113.7", "br1\nLinux bridge", "enp3s0", "host\npwt-a-eth3"]
+    assert len(parsed.nodes) == 12  # 4 on the host, 4 in each node (eth1, eth2 in both)
+
+
+def test_a_topology_file_links_carry_names_and_addresses(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pipework.graph.topology import load_picture
+
+    parsed = parse_dot(to_dot(load_picture(_lab(tmp_path))))
+    ids = {a["label"]: n for n, a in parsed.nodes.items()}
+    edges = {frozenset((x, y)): attrs for x, y, attrs in parsed.edges}
+    assert edges[frozenset((ids["eth1\n198.51.100.1/30"], ids["eth1\n198.51.100.2/30"]))] == {
+        "label": "veth"
+    }
+    bridge = ids["br1\nLinux bridge"]
+    cluster_a = parsed.nodes[ids["eth1\n198.51.100.1/30"]]["_cluster"]
+    eth2 = [n for n, a in parsed.nodes.items() if a["label"] == "eth2"]
+    port_labels = sorted(edges[frozenset((bridge, n))]["label"] for n in eth2)
+    assert port_labels == ["p-a", "p-b"]
+    assert edges[frozenset((ids["host\npwt-a-eth3"], ids["eth3"]))] == {"label": "veth"}
+    assert edges[frozenset((ids["enp3s0"], ids["mv0\n203.0.113.5/24"]))] == {
+        "label": "macvlan private",
+        "style": "dashed",
+    }
+    vx = edges[frozenset((ids["vx0"], ids["203.0.113.7"]))]
+    assert vx == {"label": "VNI 42\nUDP port 4789", "style": "dashed"}
+    assert parsed.nodes[ids["vx0"]]["_cluster"] == cluster_a
+    assert len(edges) == 6
+
+
+def test_graph_file_on_the_command_line_prints_the_topology(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pipework", "graph", _lab(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert parse_dot(res.stdout).graph["label"] == "topology lab"
+
+
+def test_graph_file_reports_a_bad_file_with_its_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    bad = _lab(tmp_path, LAB.replace('"a:eth1", "b:eth1"', '"a:eth1", "c:eth1"'))
+    res = subprocess.run(
+        [sys.executable, "-m", "pipework", "graph", bad],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 2
+    assert f"{bad}:8:" in res.stderr and "'c'" in res.stderr

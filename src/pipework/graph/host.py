@@ -255,20 +255,25 @@ def _read(sock: NetlinkSocket) -> Picture:
         elif up is not None:
             b.edge(up, host_link(link), [])
 
-    # what guests hold: pairs between guests, children of host NICs
+    # what guests hold: pairs between guests (or inside one), children of host NICs
     for space in spaces.values():
         for glink in space.links:
             me_id = guest_ids.get((space.nsid, glink.index))
-            if me_id is None or glink.link_netnsid is None or not glink.link:
+            if me_id is None or not glink.link or glink.link == glink.index:
                 continue
             mark = parse_mark(glink.alias) or {}
-            if glink.link_netnsid == host_self:
-                if glink.kind in CHILD_KINDS and glink.link in by_index:
+            # no IFLA_LINK_NETNSID: the peer or parent is in the same namespace
+            where = space.nsid if glink.link_netnsid is None else glink.link_netnsid
+            child = glink.kind in CHILD_KINDS
+            if where == host_self:
+                if child and glink.link in by_index:
                     parent = by_index[glink.link]
                     b.edge(host_link(parent, "nic"), me_id, [glink.kind or "child"], dashed=True)
                 continue
-            other = guest_ids.get((glink.link_netnsid, glink.link))
-            if other is not None:
+            other = guest_ids.get((where, glink.link))
+            if other is not None and child:
+                b.edge(other, me_id, [glink.kind or "child"], dashed=True)
+            elif other is not None:
                 b.edge(me_id, other, [mark.get("kind") or glink.kind or "link"])
 
     clusters = []

@@ -19,10 +19,9 @@ def check_format(fmt: str) -> str:
 def picture(path: str | None) -> Picture:
     """The topology file's picture, or the host's as the kernel shows it now."""
     if path is not None:
-        raise UsageError(
-            f"pipework graph {path}: drawing a topology file needs the topology verbs, "
-            "which this pipework does not have yet"
-        )
+        from .topology import load_picture
+
+        return load_picture(path)
     from .host import read_host
 
     return read_host()
