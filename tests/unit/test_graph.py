@@ -423,3 +423,27 @@ def test_graph_file_reports_a_bad_file_with_its_line(tmp_path) -> None:  # type:
     )
     assert res.returncode == 2
     assert f"{bad}:8:" in res.stderr and "'c'" in res.stderr
+
+
+def test_without_graphviz_svg_is_refused_saying_what_to_install(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    argv = [sys.executable, "-m", "pipework", "graph", _lab(tmp_path), "--format", "svg"]
+    res = subprocess.run(
+        argv, capture_output=True, text=True, check=False, env={"PATH": str(tmp_path)}
+    )
+    assert res.returncode == 1 and res.stdout == ""
+    assert "Graphviz is not installed" in res.stderr
+    assert "apt-get install graphviz" in res.stderr
+
+
+def test_without_graphviz_the_html_page_is_the_tables(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    argv = [sys.executable, "-m", "pipework", "graph", _lab(tmp_path), "--format", "html"]
+    res = subprocess.run(
+        argv, capture_output=True, text=True, check=False, env={"PATH": str(tmp_path)}
+    )
+    assert res.returncode == 0, res.stderr
+    assert "<svg" not in res.stdout
+    assert "<td>vx0</td>" in res.stdout and "<td>203.0.113.7</td>" in res.stdout
