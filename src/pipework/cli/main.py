@@ -18,7 +18,7 @@ VERSION = "0.1.0"
 
 
 #: the modern verbs; anything else is the original command line
-VERBS = ("attach", "detach", "ls", "inspect", "link", "gc", "apply", "watch", "graph")
+VERBS = ("attach", "detach", "ls", "inspect", "link", "gc", "apply", "watch", "graph", "up", "down")
 
 
 def run(argv: Sequence[str]) -> int:

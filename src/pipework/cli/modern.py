@@ -204,6 +204,27 @@ VERBS = {
         ],
         "pipework graph --format svg -o network.svg",
     ),
+    "up": Verb(
+        "up",
+        "Build the topology FILE (containerlab's format: nodes of kind netns or bridge, "
+        "or existing guests of any runtime; links with addresses; routes; exec), all in "
+        "this process. Running it again changes nothing; a failure half-way is rolled "
+        "back. See docs/topology.md.",
+        "FILE [--dry-run] [-v]",
+        [
+            Opt("--dry-run", "print what would be done, as ip commands, and change nothing"),
+            _VERBOSE,
+        ],
+        "pipework up lab.clab.yml",
+    ),
+    "down": Verb(
+        "down",
+        "Remove what 'pipework up FILE' made (found by the lab's marks in the kernel, also "
+        "after a run that failed half-way): its links, bridges and netns nodes.",
+        "FILE [-v]",
+        [_VERBOSE],
+        "pipework down lab.clab.yml",
+    ),
     "inspect": Verb(
         "inspect",
         "Show how GUEST is found: each resolver asked and what it saw, the candidates, the "
@@ -272,6 +293,11 @@ def parse_modern(argv: list[str]) -> ModernCommand | VerbHelp:
 
         values["format"] = check_format(str(values.get("format") or "dot"))
         values["file"] = positional[0] if positional else None
+        return ModernCommand(verb.name, None, None, values)
+    if verb.name in ("up", "down"):
+        if len(positional) != 1:
+            raise UsageError(f"pipework {verb.name} takes one FILE (see --help)")
+        values["file"] = positional[0]
         return ModernCommand(verb.name, None, None, values)
     wanted = 2 if verb.name == "link" else (1 if verb.positional.startswith("GUEST") else 0)
     if len(positional) != wanted:

@@ -67,6 +67,8 @@ def run_verb(argv: list[str]) -> int:
         "apply": _apply,
         "watch": _watch,
         "graph": _graph,
+        "up": _up,
+        "down": _down,
     }
     return runners[command.verb](command)
 
@@ -224,4 +226,41 @@ def _graph(command: ModernCommand) -> int:
         return 0
     with open(str(output), "wb") as f:
         f.write(data)
+    return 0
+
+
+def _up(command: ModernCommand) -> int:
+    from ..topology.up import up
+
+    dry_run = command.flag("dry_run")
+    result = up(
+        str(command.values["file"]),
+        dry_run=dry_run,
+        verbose=command.flag("verbose"),
+        progress=None if dry_run else sys.stderr,
+    )
+    if dry_run:
+        for line in result.commands:
+            _print(line)
+        return 0
+    if not result.changed:
+        _print(f"{result.lab} is up as declared; nothing changed")
+        return 0
+    names = {"address": ("address", "addresses"), "exec": ("command run", "commands run")}
+    made = ", ".join(
+        f"{n} {names.get(what, (what, what + 's'))[n != 1] if what != 'netns' else 'netns'}"
+        for what, n in result.counts.items()
+    )
+    _print(f"{result.lab} is up: made {made}")
+    return 0
+
+
+def _down(command: ModernCommand) -> int:
+    from ..topology.up import down
+
+    removed = down(str(command.values["file"]), verbose=command.flag("verbose"))
+    if removed:
+        _print(f"removed {len(removed)}: {', '.join(removed)}")
+    else:
+        _print("nothing of this lab is left; nothing to do")
     return 0

@@ -1,0 +1,311 @@
+"""pipework up/down with real kernel objects: netns and bridge nodes, point-to-point
+links, host: and macvlan: endpoints, a Docker guest; idempotency, rollback, down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    PIPEWORK,
+    Cleanup,
+    addresses,
+    in_ns,
+    link,
+    pings,
+    require,
+    sh,
+    unique,
+    wait_until,
+)
+from .conftest import pipework as run_pipework
+
+pytestmark = pytest.mark.integration
+
+
+def _have_yaml() -> bool:
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def netns_exists(name: str) -> bool:
+    return os.path.exists(f"/run/netns/{name}")
+
+
+class Lab:
+    """A topology file written for one test; ``down`` and ``ip netns del`` of each node
+    are registered before anything is created."""
+
+    def __init__(self, tmp_path: Path, cleanup: Cleanup, doc: dict[str, object]) -> None:
+        self.doc = doc
+        self.path = str(tmp_path / f"{doc['name']}.json")
+        Path(self.path).write_text(json.dumps(doc, indent=1))
+        nodes = doc["topology"]["nodes"]  # type: ignore[index]
+        for name, spec in nodes.items():
+            if spec.get("kind") == "netns":
+                cleanup.add(
+                    f"netns {name}", lambda n=name: sh("ip", "netns", "del", n, check=False)
+                )
+            if spec.get("kind") == "bridge":
+                cleanup.add(
+                    f"bridge {name}", lambda n=name: sh("ip", "link", "del", n, check=False)
+                )
+        cleanup.add(f"down {self.path}", lambda: run_pipework("down", self.path))
+
+    def up(
+        self, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_pipework("up", self.path, *extra, env=env, timeout=300)
+
+    def down(self) -> subprocess.CompletedProcess[str]:
+        return run_pipework("down", self.path, timeout=300)
+
+
+@pytest.fixture
+def lab(tmp_path: Path, cleanup: Cleanup) -> Callable[[dict[str, object]], Lab]:
+    return lambda doc: Lab(tmp_path, cleanup, doc)
+
+
+def ring_doc(n: int = 4) -> dict[str, object]:
+    """n routers in a ring, /30 links 198.51.100.4k/30 (k from node k to node k+1),
+    each router with one static route to 198.51.100.0/24 via its clockwise neighbour:
+    a packet to a link two hops away goes round clockwise, and so does its reply."""
+    tag = unique("")[:4]
+    names = [f"pwtr{tag}{i}" for i in range(n)]
+    nodes: dict[str, object] = {}
+    links: list[object] = []
+    for i, name in enumerate(names):
+        base = 4 * i
+        links.append(
+            {
+                "endpoints": [f"{name}:cw", f"{names[(i + 1) % n]}:ccw"],
+                "ipv4": [f"198.51.100.{base + 1}/30", f"198.51.100.{base + 2}/30"],
+            }
+        )
+        nodes[name] = {
+            "kind": "netns",
+            "routes": [{"to": "198.51.100.0/24", "via": f"198.51.100.{base + 2}"}],
+            "exec": [["sysctl", "-qw", "net.ipv4.ip_forward=1"]],
+        }
+    return {"name": f"pwt{tag}", "topology": {"nodes": nodes, "links": links}}
+
+
+def test_a_ring_of_netns_nodes_routes_across(lab: Callable[..., Lab]) -> None:
+    doc = ring_doc(4)
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    names = list(doc["topology"]["nodes"])  # type: ignore[index]
+    assert addresses("cw", names[0]) == ["198.51.100.1/30"]
+    # r0 -> r2's end of the r1-r2 link, through r1; the reply goes on round, via r3
+    assert pings(names[0], "198.51.100.6")
+    assert pings(names[3], "198.51.100.5")
+    assert in_ns(names[1], "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+
+
+def test_up_twice_changes_nothing(lab: Callable[..., Lab]) -> None:
+    doc = ring_doc(3)
+    topo = lab(doc)
+    assert topo.up().returncode == 0
+    first = link("cw", next(iter(doc["topology"]["nodes"])))  # type: ignore[index]
+    again = topo.up()
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed" in again.stdout
+    second = link("cw", next(iter(doc["topology"]["nodes"])))  # type: ignore[index]
+    assert first is not None and second is not None
+    assert (first["ifindex"], first["address"]) == (second["ifindex"], second["address"])
+
+
+def test_down_removes_the_lab(lab: Callable[..., Lab]) -> None:
+    doc = ring_doc(3)
+    topo = lab(doc)
+    assert topo.up().returncode == 0
+    res = topo.down()
+    assert res.returncode == 0, res.stderr
+    assert not any(netns_exists(n) for n in doc["topology"]["nodes"])  # type: ignore[attr-defined]
+    assert "nothing" in topo.down().stdout  # and again: nothing left
+
+
+def test_dry_run_prints_ip_commands_and_changes_nothing(lab: Callable[..., Lab]) -> None:
+    doc = ring_doc(3)
+    topo = lab(doc)
+    res = topo.up("--dry-run")
+    assert res.returncode == 0, res.stderr
+    first = next(iter(doc["topology"]["nodes"]))  # type: ignore[index]
+    assert f"ip netns add {first}" in res.stdout.splitlines()
+    assert any(" type veth peer name " in line for line in res.stdout.splitlines())
+    assert not netns_exists(first)
+
+
+def test_a_bridge_node_with_50_guests(lab: Callable[..., Lab]) -> None:
+    tag = unique("")[:4]
+    bridge = f"pwtbr{tag}"
+    guests = [f"pwtg{tag}-{i}" for i in range(50)]
+    nodes: dict[str, object] = {bridge: {"kind": "bridge"}}
+    nodes.update({g: {"kind": "netns"} for g in guests})
+    links = [
+        {
+            "type": "veth",
+            "endpoints": [
+                {"node": g, "interface": "eth1", "ipv4": f"198.51.100.{i + 10}/24"},
+                {"node": bridge, "interface": f"pwt{tag}p{i}"},
+            ],
+        }
+        for i, g in enumerate(guests)
+    ]
+    topo = lab({"name": f"pwt{tag}", "topology": {"nodes": nodes, "links": links}})
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    ports = sh("ip", "-o", "link", "show", "master", bridge).stdout.splitlines()
+    assert len(ports) == 50
+    assert pings(guests[0], "198.51.100.59")
+    assert topo.down().returncode == 0
+    assert link(bridge) is None
+
+
+def test_host_and_macvlan_endpoints(lab: Callable[..., Lab], nic: Callable[..., str]) -> None:
+    parent = nic()
+    sh("ip", "link", "set", parent, "up")
+    tag = unique("")[:4]
+    a, b = f"pwtm{tag}a", f"pwtm{tag}b"
+    host_if = f"pwth{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {a: {"kind": "netns"}, b: {"kind": "netns"}},
+            "links": [
+                {"endpoints": [f"{a}:eth1", f"host:{host_if}"]},
+                {"endpoints": [f"macvlan:{parent}", f"{a}:mv0"], "ipv4": [None, "198.51.100.1/24"]},
+                {"endpoints": [f"macvlan:{parent}", f"{b}:mv0"], "ipv4": [None, "198.51.100.2/24"]},
+            ],
+        },
+    }
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    host_end = link(host_if)
+    assert host_end is not None and host_end["linkinfo"]["info_kind"] == "veth"  # type: ignore[index]
+    mv = link("mv0", a)
+    assert mv is not None and mv["linkinfo"]["info_kind"] == "macvlan"  # type: ignore[index]
+    # two macvlans of one parent in bridge mode reach each other
+    assert pings(a, "198.51.100.2")
+    assert topo.down().returncode == 0
+    assert link(host_if) is None
+
+
+def test_a_docker_guest_mixed_with_netns_nodes(
+    lab: Callable[..., Lab], container: Callable[..., str]
+) -> None:
+    name = container()
+    tag = unique("")[:4]
+    ns = f"pwtd{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {
+                "web": {"kind": "linux", "image": "busybox", "guest": f"docker:{name}"},
+                ns: {"kind": "netns"},
+            },
+            "links": [
+                {"endpoints": ["web:eth1", f"{ns}:eth1"],
+                 "ipv4": ["198.51.100.1/30", "198.51.100.2/30"]},
+            ],
+        },
+    }  # fmt: skip
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    pid = sh("docker", "inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    out = sh("nsenter", "-t", pid, "-n", "ip", "-o", "addr", "show", "dev", "eth1").stdout
+    assert "198.51.100.1/30" in out
+    assert pings(ns, "198.51.100.1")
+    assert topo.down().returncode == 0
+    gone = sh("nsenter", "-t", pid, "-n", "ip", "link", "show", "eth1", check=False)
+    assert gone.returncode != 0
+
+
+def test_a_failure_half_way_is_rolled_back(lab: Callable[..., Lab]) -> None:
+    doc = ring_doc(3)
+    first = next(iter(doc["topology"]["nodes"]))  # type: ignore[index]
+    # a gateway on no subnet of the node: the kernel refuses the route (ENETUNREACH)
+    doc["topology"]["nodes"][first]["routes"].append(  # type: ignore[index]
+        {"to": "203.0.113.0/24", "via": "198.51.100.200"}
+    )
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 1
+    assert "ENETUNREACH" in res.stderr
+    assert not any(netns_exists(n) for n in doc["topology"]["nodes"])  # type: ignore[attr-defined]
+
+
+def test_a_node_that_is_not_running_changes_nothing(lab: Callable[..., Lab]) -> None:
+    doc = ring_doc(3)
+    doc["topology"]["nodes"]["ghost"] = {"kind": "linux"}  # type: ignore[index]
+    first = next(iter(doc["topology"]["nodes"]))  # type: ignore[index]
+    doc["topology"]["links"].append({"endpoints": ["ghost:eth1", f"{first}:x"]})  # type: ignore[index]
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 1
+    assert "'ghost' is not running" in res.stderr
+    assert not any(netns_exists(n) for n in doc["topology"]["nodes"])  # type: ignore[attr-defined]
+
+
+def test_down_after_a_run_killed_half_way(lab: Callable[..., Lab], tmp_path: Path) -> None:
+    doc = ring_doc(3)
+    topo = lab(doc)
+    # stop before the 4th step (after the netns nodes and two links), then SIGKILL:
+    # no rollback runs, and down must find the rest from the kernel's marks alone
+    proc = subprocess.Popen(
+        [PIPEWORK, "up", topo.path],
+        env={**os.environ, "PIPEWORK_INJECT_PAUSE": "4"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        wait_until(lambda: "paused" in proc.stderr.readline(), 30, "the pause")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    first = next(iter(doc["topology"]["nodes"]))  # type: ignore[index]
+    assert netns_exists(first)
+    res = topo.down()
+    assert res.returncode == 0, res.stderr
+    assert not any(netns_exists(n) for n in doc["topology"]["nodes"])  # type: ignore[attr-defined]
+
+
+def test_a_bad_file_is_one_line_with_its_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{\n "name": "pwtx",\n "topology": {"nodes": {}, "links": [\n'
+                    '  {"endpoints": ["r3:eth1", "r4:eth1"]}]}}\n')  # fmt: skip
+    res = run_pipework("up", str(path))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"pipework: {path}:4: unknown node 'r3'"]
+
+
+def test_yaml_file_loads(lab: Callable[..., Lab], tmp_path: Path, cleanup: Cleanup) -> None:
+    require(_have_yaml(), "PyYAML is not installed (pip install 'pipework[topology]')")
+    tag = unique("")[:4]
+    a, b = f"pwty{tag}a", f"pwty{tag}b"
+    path = tmp_path / "lab.clab.yml"
+    path.write_text(
+        f"name: pwt{tag}\ntopology:\n  nodes:\n    {a}: {{kind: netns}}\n    {b}: {{kind: netns}}\n"
+        f'  links:\n    - endpoints: ["{a}:eth1", "{b}:eth1"]\n'
+        "      ipv6: [2001:db8::1/64, 2001:db8::2/64]\n"
+    )
+    for n in (a, b):
+        cleanup.add(f"netns {n}", lambda n=n: sh("ip", "netns", "del", n, check=False))
+    cleanup.add("down", lambda: run_pipework("down", str(path)))
+    res = run_pipework("up", str(path))
+    assert res.returncode == 0, res.stderr
+    assert pings(a, "2001:db8::2")
+    assert run_pipework("down", str(path)).returncode == 0
