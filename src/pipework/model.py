@@ -96,6 +96,14 @@ class AttachSpec(Record):
     vlan_filtering: bool = False  # may turn on VLAN filtering on a bridge pipework did not create
     ovs_datapath: str | None = None  # datapath_type of an OVS bridge pipework creates (system)
     pkey: int | None = None  # IPoIB partition key (the original's @PKEY, hexadecimal)
+    #: a VXLAN segment (``vxlan:VNI``, the original syntax's ``vxlanVNI``): host_if is
+    #: ``vxlan<VNI>`` (or the segment's bridge, ``brvx<VNI>``); one of remote and group
+    vni: int | None = None
+    vxlan_remote: IPAddress | None = None  # the far end's underlay address (unicast)
+    vxlan_group: IPAddress | None = None  # or a multicast group of the underlay
+    vxlan_local: IPAddress | None = None  # the source address on the underlay
+    vxlan_dstport: int | None = None  # UDP destination port (None: 4789)
+    vxlan_dev: str | None = None  # the underlay device (None: the route to the remote's)
 
     def __post_init__(self) -> None:
         _validate_spec(self)
@@ -104,7 +112,9 @@ class AttachSpec(Record):
     def kind(self) -> str | None:
         """The host-side kind the request names itself (``--direct-phys``: the NIC itself,
         moved into the guest); None: pipework chooses it from the host interface."""
-        return "direct" if self.direct_phys else None
+        if self.direct_phys:
+            return "direct"
+        return "vxlan" if self.vni is not None else None
 
 
 def _validate_spec(spec: AttachSpec) -> None:
@@ -142,6 +152,7 @@ def _validate_spec(spec: AttachSpec) -> None:
             raise UsageError(f"invalid {what} {value!r}: one of {', '.join(allowed)}")
     if spec.macvlan_mode is not None and spec.ipvlan_mode is not None:
         raise UsageError("a macvlan mode and an ipvlan mode exclude each other")
+    _validate_vxlan(spec)
     for flag in ("create_bridge", "direct_phys", "force", "vlan_filtering"):
         if type(getattr(spec, flag)) is not bool:
             raise UsageError(f"{flag} must be True or False, not {getattr(spec, flag)!r}")
@@ -187,6 +198,81 @@ def _validate_spec(spec: AttachSpec) -> None:
         if addressing.addresses or addressing.gateways:
             raise UsageError("DHCP cannot be combined with static addresses or gateways")
         _validate_dhcp(dhcp)
+
+
+#: the largest VXLAN network identifier (24 bits; RFC 7348)
+VNI_MAX = 0xFFFFFF
+#: the VXLAN fields of a request, and the option that sets each
+VXLAN_OPTIONS = {
+    "vxlan_remote": "--remote",
+    "vxlan_group": "--group",
+    "vxlan_local": "--local",
+    "vxlan_dstport": "--dstport",
+    "vxlan_dev": "--vxlan-dev",
+}
+
+
+def vxlan_names(vni: int) -> tuple[str, str]:
+    """(bridge, VXLAN device) of the segment ``vni`` on a host: ``brvx<VNI>``, ``vx<VNI>``."""
+    return f"brvx{vni}", f"vx{vni}"
+
+
+def _validate_vxlan(spec: AttachSpec) -> None:
+    """A VXLAN segment: its VNI, exactly one of remote and group, a local address of
+    their family, a port; its options without a segment are a mistake."""
+    from .inet import IPAddress
+    from .names import check_ifname
+
+    vni = spec.vni
+    if vni is None:
+        given = [flag for field, flag in VXLAN_OPTIONS.items() if getattr(spec, field) is not None]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)}: options of a VXLAN segment (--to vxlan:VNI, or vxlanVNI)"
+            )
+        return
+    if type(vni) is not int or not 1 <= vni <= VNI_MAX:
+        raise UsageError(f"invalid VXLAN id {vni!r}: must be 1-{VNI_MAX}")
+    if spec.host_if not in (f"vxlan{vni}", vxlan_names(vni)[0]):
+        raise UsageError(f"VXLAN segment {vni} is host interface vxlan{vni}, not {spec.host_if!r}")
+    if spec.host_mac is not None or spec.direct_phys or spec.create_bridge:
+        raise UsageError("a VXLAN segment excludes mac:, --direct-phys and --create-bridge")
+    if spec.vlan is not None or spec.pkey is not None:
+        raise UsageError("a VXLAN segment carries no VLAN tag: give each VLAN its own VNI")
+    for value, what in (
+        (spec.vxlan_remote, "VXLAN remote"),
+        (spec.vxlan_group, "VXLAN group"),
+        (spec.vxlan_local, "VXLAN local address"),
+    ):
+        if value is not None and not isinstance(value, IPAddress):
+            raise UsageError(f"{what} must be an IPAddress (see pipework.parse_address)")
+    remote, group, local = spec.vxlan_remote, spec.vxlan_group, spec.vxlan_local
+    if (remote is None) == (group is None):
+        raise UsageError(
+            f"VXLAN segment {vni} needs --remote ADDR (the other host) or --group ADDR "
+            "(a multicast group), one of them"
+        )
+    peer = remote if remote is not None else group
+    assert peer is not None
+    if remote is not None and (
+        remote.is_multicast or remote.is_unspecified or remote.is_limited_broadcast
+    ):
+        raise UsageError(f"invalid VXLAN remote {remote}: a unicast address (--group: multicast)")
+    if group is not None and not group.is_multicast:
+        raise UsageError(f"invalid VXLAN group {group}: not a multicast address")
+    if local is not None:
+        if local.is_multicast or local.is_unspecified or local.is_limited_broadcast:
+            raise UsageError(f"invalid VXLAN local address {local}: a unicast address")
+        if local.family != peer.family:
+            raise UsageError(
+                f"VXLAN local address {local} is IPv{local.family}, the "
+                f"{'remote' if remote is not None else 'group'} {peer} IPv{peer.family}"
+            )
+    port = spec.vxlan_dstport
+    if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+        raise UsageError(f"invalid VXLAN port {port!r}: must be 1-65535")
+    if spec.vxlan_dev is not None:
+        check_ifname(spec.vxlan_dev, "VXLAN underlay device")
 
 
 def _validate_dhcp(dhcp: DhcpRequest) -> None:

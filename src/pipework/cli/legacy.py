@@ -14,7 +14,8 @@ Every form the shell script accepts, with its defaults::
 ``0/0`` attaches without an address; ``U:<string>`` as the MAC derives a stable one.
 pipework adds ``-v``, ``--create-bridge``, ``--mtu``, ``--force``, the kind options
 ``--macvlan-mode``, ``--ipvlan-mode``, ``--ovs-datapath`` and ``--vlan-filtering``,
-and for ``--wait``, ``--timeout``.
+a VXLAN segment's (host interface ``vxlanVNI``) ``--remote``, ``--group``,
+``--local``, ``--dstport`` and ``--vxlan-dev``, and for ``--wait``, ``--timeout``.
 Options may come in any order between the host interface and the guest; ``--``
 ends the global options, so an interface named like an option or a verb still works.
 """
@@ -25,8 +26,12 @@ from .._lowlevel.record import Record
 from ..errors import UsageError
 from ..inet import IPAddress, IPInterface, parse_address, parse_interface
 from ..integers import parse_int, parse_seconds
-from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, Addressing, AttachSpec, DhcpRequest
+from ..model import DHCP_CLIENTS, DHCP_TIMEOUT, VNI_MAX, Addressing, AttachSpec, DhcpRequest
 from ..names import GuestRef, check_ifname, parse_guest_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PASSTHROUGH = {"route": ("ip", "route"), "rule": ("ip", "rule"), "tc": ("tc",)}
 #: tc's own options that cannot leave the guest: output formats only. The others
@@ -53,6 +58,7 @@ Usage:
   pipework --direct-phys <hostinterface> [-i containerinterface] <guest> <ipaddr>/<subnet>
   pipework route|rule|tc <guest> <arguments...>
   pipework dummy <guest> <ipaddr>/<subnet>
+  pipework vxlan<VNI> --remote <addr>|--group <addr> <guest> <ipaddr>/<subnet>
   pipework --wait [-i containerinterface] [--timeout SECONDS]
 
 <guest> is an LXC container, a Docker container (name or ID), a named network
@@ -66,7 +72,9 @@ interface; --macvlan-mode MODE (private, vepa, bridge, passthru, source) or
 OVS bridge pipework creates; --vlan-filtering allow @vlan to turn on VLAN
 filtering on a Linux bridge pipework did not create; --dns write the lease's DNS
 servers into the guest's resolv.conf and --dhcp-timeout S bound the built-in
-DHCP client (dhcp, dhcp-f: dhcp-f keeps renewing the lease).
+DHCP client (dhcp, dhcp-f: dhcp-f keeps renewing the lease). vxlan<VNI> joins a
+VXLAN segment across hosts: --remote ADDR or --group ADDR, --local ADDR,
+--dstport PORT (4789), --vxlan-dev DEV (the underlay device).
 Also: pipework link GUEST_A[:IF] GUEST_B[:IF] joins two guests directly; pipework
 gc removes what vanished guests left behind.
 """
@@ -178,10 +186,18 @@ _VALUED = {
     "--ipvlan-mode": "ipvlan_mode",
     "--ovs-datapath": "ovs_datapath",
 }
+#: a VXLAN segment's options (``vxlanVNI``), read by ``vxlan_fields``
+_VXLAN = {
+    "--remote": "remote",
+    "--group": "group",
+    "--local": "local",
+    "--dstport": "dstport",
+    "--vxlan-dev": "vxlan_dev",
+}
 
 
 #: options after the host interface that take a value (the guest comes after them)
-_VALUE_OPTIONS = ("-i", "-l", "-a", "--mtu", "--dhcp-timeout", *_VALUED)
+_VALUE_OPTIONS = ("-i", "-l", "-a", "--mtu", "--dhcp-timeout", *_VALUED, *_VXLAN)
 
 
 def insert_guest(words: list[str], guest: str) -> list[str]:
@@ -216,10 +232,44 @@ def _common_option(args: list[str], i: int, opts: dict[str, object]) -> int | No
     if opt in _VALUED:
         opts[_VALUED[opt]] = _take_value(args, i, opt)
         return 2
+    if opt in _VXLAN:
+        if _VXLAN[opt] in opts:
+            raise UsageError(f"option {opt} given twice")
+        opts[_VXLAN[opt]] = _take_value(args, i, opt)
+        return 2
     if opt == "--dhcp-timeout":
         opts["dhcp_timeout"] = float(parse_seconds(_take_value(args, i, opt), opt, 3600))
         return 2
     return None
+
+
+def vxlan_fields(values: dict[str, object]) -> dict[str, Any]:
+    """The VXLAN fields of an AttachSpec from the options ``--remote``, ``--group``,
+    ``--local`` (addresses), ``--dstport`` and ``--vxlan-dev`` (both command lines);
+    the model checks how they go together."""
+    fields: dict[str, Any] = {}
+    for name in ("remote", "group", "local"):
+        if values.get(name) is not None:
+            fields[f"vxlan_{name}"] = parse_address(str(values[name]), f"VXLAN {name}")
+    if values.get("dstport") is not None:
+        fields["vxlan_dstport"] = parse_int(str(values["dstport"]), "--dstport", 1, 65535)
+    if values.get("vxlan_dev") is not None:
+        fields["vxlan_dev"] = check_ifname(str(values["vxlan_dev"]), "VXLAN underlay device")
+    return fields
+
+
+def _vni(host_if: str | None, opts: dict[str, object]) -> int | None:
+    """The VNI of a host interface ``vxlanVNI`` given with a segment's options (without
+    them, a missing ``vxlanVNI`` is still a segment: the VXLAN kind says what it lacks)."""
+    if host_if is None or not any(key in opts for key in _VXLAN.values()):
+        return None
+    digits = host_if[len("vxlan") :] if host_if.startswith("vxlan") else ""
+    if not digits.isdigit() or not digits.isascii() or digits.startswith("0"):
+        raise UsageError(
+            f"{', '.join(o for o, key in _VXLAN.items() if key in opts)} describe a VXLAN "
+            f"segment: the host interface is then vxlanVNI, not {host_if!r}"
+        )
+    return parse_int(digits, "VXLAN id (vxlanVNI)", 1, VNI_MAX)
 
 
 def _dhcp_with(dhcp: DhcpRequest, opts: dict[str, object]) -> DhcpRequest:
@@ -324,6 +374,8 @@ def _parse_attach(first: str, args: list[str], opts: dict[str, object]) -> Attac
         macvlan_mode=_word(opts, "macvlan_mode"),
         ipvlan_mode=_word(opts, "ipvlan_mode"),
         ovs_datapath=_word(opts, "ovs_datapath"),
+        vni=_vni(host_if, opts),
+        **vxlan_fields(opts),
     )
     return AttachCommand(spec, bool(opts.get("verbose")))
 

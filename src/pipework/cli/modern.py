@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._lowlevel.record import Record
 from ..errors import UsageError
-from ..model import Addressing, AttachSpec, DhcpRequest
+from ..model import VNI_MAX, Addressing, AttachSpec, DhcpRequest
 from ..names import check_ifname, parse_guest_ref
 
 TYPE_CHECKING = False
@@ -72,7 +72,8 @@ VERBS = {
             Opt(
                 "--to",
                 "a bridge (created when missing and named br* or ovs*, or with "
-                "--create-bridge), an OVS bridge, a NIC, or dummy",
+                "--create-bridge), an OVS bridge, a NIC, dummy, or vxlan:VNI (a VXLAN "
+                "segment across hosts: its bridge brvxVNI and device vxVNI are made)",
                 "HOSTIF",
             ),
             Opt(
@@ -106,6 +107,11 @@ VERBS = {
                 "TYPE",
             ),
             Opt("--direct-phys", "move the host interface itself into the guest"),
+            Opt("--remote", "vxlan: the other host's underlay address", "ADDR"),
+            Opt("--group", "vxlan: a multicast group instead of --remote", "ADDR"),
+            Opt("--local", "vxlan: the source address on the underlay", "ADDR"),
+            Opt("--dstport", "vxlan: the UDP port (default 4789)", "PORT"),
+            Opt("--vxlan-dev", "vxlan: the underlay device (default: the route's)", "DEV"),
             Opt("--dhcp", "an address from DHCP, by the built-in client (instead of --ip)"),
             Opt("--dhcp-keep", "--dhcp, and keep a process renewing the lease"),
             Opt("--dhcp6", "an IPv6 address from DHCPv6, by the built-in client"),
@@ -331,11 +337,15 @@ def parse_ip_arg(text: str) -> IPInterface:
 def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
     from ..inet import parse_address
     from ..integers import parse_int
-    from .legacy import parse_mac_arg
+    from .legacy import parse_mac_arg, vxlan_fields
 
     bridge = values.get("to")
     if not isinstance(bridge, str):
         raise UsageError("pipework attach: --to HOSTIF is required")
+    vni = None
+    if bridge.startswith("vxlan:"):
+        vni = parse_int(bridge[len("vxlan:") :], "VXLAN id (vxlan:VNI)", 1, VNI_MAX)
+        bridge = f"vxlan{vni}"
     addresses = tuple(parse_ip_arg(str(t)) for t in values.get("ip", []))  # type: ignore[attr-defined]
     gateways: tuple[IPAddress, ...] = tuple(
         parse_address(str(t), "gateway")
@@ -359,6 +369,8 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
         ipvlan_mode=str(values["ipvlan_mode"]) if values.get("ipvlan_mode") else None,
         vlan_filtering=bool(values.get("vlan_filtering")),
         ovs_datapath=str(values["ovs_datapath"]) if values.get("ovs_datapath") else None,
+        vni=vni,
+        **vxlan_fields(values),
     )
 
 

@@ -4,8 +4,9 @@ Each kind is one module of this package holding ``DRIVER`` (see ``base.Driver``
 for what a kind implements). ``KINDS`` lists them in the order ``choose`` asks
 them: the first that claims a request plumbs it, so macvlan, the original's
 answer for any interface that is no bridge, comes after the kinds with a more
-specific claim. A request that names its kind (``AttachSpec.kind``: the original's
-``--direct-phys``) asks that kind alone. A new kind is one new module and its
+specific claim; vxlan comes first, its segments' bridges being Linux bridges too.
+A request that names its kind (``AttachSpec.kind``: the original's
+``--direct-phys``, a VXLAN segment) asks that kind alone. A new kind is one new module and its
 name here; the engine, detach, ls and gc go through the registry and know no kind
 by name.
 
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: the host-side kinds, in the order ``choose`` asks them
-KINDS = ("bridge", "ovs", "dummy", "ipoib", "ipvlan", "macvlan", "direct")
+KINDS = ("vxlan", "bridge", "ovs", "dummy", "ipoib", "ipvlan", "macvlan", "direct")
 
 
 def driver(kind: str) -> Driver:

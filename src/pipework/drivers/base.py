@@ -100,6 +100,13 @@ class Driver:
         """The host interface a marked host end hangs off, for ``ls``."""
         return names.get(link.master) if link.master else None
 
+    def segment(
+        self, link: Link, names: dict[int, str], host: NetlinkSocket
+    ) -> dict[str, object] | None:
+        """What more ``ls`` and ``inspect`` show of where a marked host end hangs off (a
+        VXLAN segment: its VNI and remote), with a one-line ``summary``; None: nothing."""
+        return None
+
     def release(self, link: Link) -> None:
         """What goes before the host end is deleted (an OVS port's database record)."""
 

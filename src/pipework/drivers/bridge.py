@@ -21,6 +21,8 @@ from .veth import UplinkHold, VethDriver, veth_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..engine.context import AttachContext
     from ..model import AttachSpec
     from ..netlink.messages import Link
@@ -44,7 +46,7 @@ class BridgeDriver(VethDriver):
         return link.kind == "bridge"
 
     def plan(self, ctx: AttachContext) -> list[Step]:
-        return _plan(ctx)
+        return bridge_steps(ctx)
 
     def wait_ready(self, ctx: AttachContext) -> str | None:
         return wait_until_forwarding(ctx)
@@ -94,7 +96,13 @@ def _remove_idle(nl: NetlinkSocket, found: Collection) -> None:
             found.bridges.append(link.name)
 
 
-def _plan(ctx: AttachContext) -> list[Step]:
+def bridge_steps(
+    ctx: AttachContext, ports: Callable[[UplinkHold | None], list[Step]] | None = None
+) -> list[Step]:
+    """The steps of a veth attach to the bridge ``spec.host_if``, made when missing.
+    ``ports``: the steps of a kind that puts more ports of its own on the bridge (a
+    VXLAN device), run once the bridge exists and before the veth; given the hold of
+    the bridge lock, to take first (gc must not remove the bridge under them)."""
     spec = ctx.spec
     bridge_name = spec.host_if
     assert bridge_name is not None
@@ -119,6 +127,8 @@ def _plan(ctx: AttachContext) -> list[Step]:
                 lambda rollback: _vlan_filtering(ctx, rollback, hold),
             )
         )
+    if ports is not None:
+        steps += ports(hold)
     steps += veth_steps(ctx, enslave=True, hold=hold)
     if spec.vlan is not None:
         vid = spec.vlan

@@ -97,17 +97,24 @@ class HostView:
                 self._route_oifs.append((oif, text))
         self._nexthop_oifs = _nexthop_oifs(nl)
 
-    def in_use(self, bridge: Link, *, ovs: bool = False) -> str | None:
+    def in_use(
+        self, bridge: Link, *, ovs: bool = False, own: frozenset[int] = frozenset()
+    ) -> str | None:
         """Why ``bridge`` is in use or configured (None: it is idle). ``ovs``: the
-        kernel link of an OVS bridge, whose master is OVS's own datapath."""
+        kernel link of an OVS bridge, whose master is OVS's own datapath. ``own``: the
+        indexes of links pipework made as part of the bridge itself (a VXLAN segment's
+        device), which are no use of it."""
         index = bridge.index
-        ports = [link.name for link in self.links if link.master == index]
+        ports = [link.name for link in self.links if link.master == index and link.index not in own]
         if ports:
             return f"it has ports ({', '.join(sorted(ports))})"
         stacked = [
             link.name
             for link in self.links
-            if link.link == index and link.link_netnsid is None and link.index != index
+            if link.link == index
+            and link.link_netnsid is None
+            and link.index != index
+            and link.index not in own
         ]
         if stacked:
             return f"{', '.join(sorted(stacked))} sit on it"

@@ -105,7 +105,34 @@ KIND_DATA = {
     ),
     "vlan": AttrTable("IFLA_VLAN", [(1, "IFLA_VLAN_ID", "u16"), (5, "IFLA_VLAN_PROTOCOL", "be16")]),
     "bridge": AttrTable("IFLA_BR", [(7, "IFLA_BR_VLAN_FILTERING", "u8")]),
+    # a unicast remote is IFLA_VXLAN_GROUP too (the kernel tells them apart by address)
+    "vxlan": AttrTable(
+        "IFLA_VXLAN",
+        [
+            (1, "IFLA_VXLAN_ID", "u32"),
+            (2, "IFLA_VXLAN_GROUP", "binary"),
+            (3, "IFLA_VXLAN_LINK", "u32"),
+            (4, "IFLA_VXLAN_LOCAL", "binary"),
+            (5, "IFLA_VXLAN_TTL", "u8"),
+            (6, "IFLA_VXLAN_TOS", "u8"),
+            (7, "IFLA_VXLAN_LEARNING", "u8"),
+            (8, "IFLA_VXLAN_AGEING", "u32"),
+            (9, "IFLA_VXLAN_LIMIT", "u32"),
+            (11, "IFLA_VXLAN_PROXY", "u8"),
+            (13, "IFLA_VXLAN_L2MISS", "u8"),
+            (14, "IFLA_VXLAN_L3MISS", "u8"),
+            (15, "IFLA_VXLAN_PORT", "be16"),
+            (16, "IFLA_VXLAN_GROUP6", "binary"),
+            (17, "IFLA_VXLAN_LOCAL6", "binary"),
+            (18, "IFLA_VXLAN_UDP_CSUM", "u8"),
+            (25, "IFLA_VXLAN_COLLECT_METADATA", "u8"),
+            (28, "IFLA_VXLAN_TTL_INHERIT", "flag"),
+            (29, "IFLA_VXLAN_DF", "u8"),
+        ],
+    ),
 }
+#: the IANA port of VXLAN (RFC 7348), the default destination port
+VXLAN_PORT = 4789
 MACVLAN_MODE = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
 IPVLAN_MODE = {"l2": 0, "l3": 1, "l3s": 2}
 
@@ -373,6 +400,45 @@ def create_link(
     if netns_fd is not None:
         attrs.append(("IFLA_NET_NS_FD", netns_fd))
     attrs.append(("IFLA_LINKINFO", IFLA_INFO.encode(info)))
+    body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
+    return RTM_NEWLINK, CREATE_EXCL, body
+
+
+def create_vxlan(
+    name: str,
+    vni: int,
+    *,
+    remote: bytes | None = None,
+    group: bytes | None = None,
+    local: bytes | None = None,
+    port: int = VXLAN_PORT,
+    underlay: int | None = None,
+    mtu: int | None = None,
+    master: int | None = None,
+    up: bool = False,
+) -> Request:
+    """A VXLAN device (``ip link add NAME type vxlan id VNI remote|group ADDR local ADDR
+    dstport PORT dev UNDERLAY``), a port of ``master`` when given. Addresses are packed
+    (4 bytes: IPv4 attributes, 16: IPv6); a unicast remote and a multicast group are
+    the same attribute, the kernel tells them apart by the address."""
+    peer = remote if remote is not None else group
+    data: list[tuple[str, object]] = [("IFLA_VXLAN_ID", vni)]
+    if peer is not None:
+        data.append(("IFLA_VXLAN_GROUP" if len(peer) == 4 else "IFLA_VXLAN_GROUP6", peer))
+    if local is not None:
+        data.append(("IFLA_VXLAN_LOCAL" if len(local) == 4 else "IFLA_VXLAN_LOCAL6", local))
+    if underlay is not None:
+        data.append(("IFLA_VXLAN_LINK", underlay))
+    data.append(("IFLA_VXLAN_PORT", port))
+    info = IFLA_INFO.encode(
+        [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", KIND_DATA["vxlan"].encode(data))]
+    )
+    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
+    if mtu is not None:
+        attrs.append(("IFLA_MTU", mtu))
+    if master is not None:
+        attrs.append(("IFLA_MASTER", master))
+    attrs.append(("IFLA_LINKINFO", info))
     body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
     return RTM_NEWLINK, CREATE_EXCL, body
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         mtu: int | None
         addresses: list[str]
         attached_by_pipework_via: str | None
+        segment: NotRequired[dict[str, object]]  # the bridge's segment (VXLAN: VNI, remote)
 
     class InspectReport(TypedDict):
         """What ``pipework inspect --json`` prints."""
@@ -90,24 +91,26 @@ def inspect(ref: GuestRef) -> InspectReport:
             "found": guest.detail,
         }
         attached = {
-            s.container_ifname: s.host_ifname
-            for s in list_attachments()
-            if s.netns_inode == guest.netns.inode
+            s.container_ifname: s for s in list_attachments() if s.netns_inode == guest.netns.inode
         }
         with NetlinkSocket.inside(guest.netns) as nl:
             links = nl.links()
             addrs = nl.addresses()
-        report["interfaces"] = [
-            {
+        interfaces: list[InterfaceReport] = []
+        for link in links:
+            seen = attached.get(link.name)
+            interface: InterfaceReport = {
                 "name": link.name,
                 "state": link.state,
                 "mac": format_mac(link.address) if link.address else "",
                 "mtu": link.mtu,
                 "addresses": [str(a) for a in addrs if a.index == link.index],
-                "attached_by_pipework_via": attached.get(link.name),
+                "attached_by_pipework_via": seen.host_ifname if seen else None,
             }
-            for link in links
-        ]
+            if seen is not None and seen.segment is not None:
+                interface["segment"] = seen.segment
+            interfaces.append(interface)
+        report["interfaces"] = interfaces
     return report
 
 
@@ -131,6 +134,8 @@ def render(report: InspectReport) -> str:
     for i in report["interfaces"]:
         via = i["attached_by_pipework_via"]
         attached = f", attached by pipework via {via}" if via else ""
+        if "segment" in i:
+            attached += f" on {i['segment']['summary']}"
         addrs = ", ".join(i["addresses"]) or "no address"
         lines.append(f"    {i['name']}: {i['state']}, {i['mac'] or 'no MAC'}, {addrs}{attached}")
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 Every host end pipework creates carries its mark (``marks``); the guest end is
 read through the host's netlink socket with the peer's namespace id, so listing
 never enters a guest and never needs the guest to be resolvable. Where the host
-end hangs off is its driver's to say (an OVS port's bridge is in OVS's database).
+end hangs off is its driver's to say (an OVS port's bridge is in OVS's database; a
+VXLAN segment's VNI and remote are on its device).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Seen(Record):
     state: str
     #: the lease renewal process of ``dhcp-f``, if one runs: pid, server, expiry
     dhcp: dict[str, object] | None
+    #: what the bridge is part of, as its driver says (a VXLAN segment: VNI, remote…)
+    segment: dict[str, object] | None = None
 
 
 def _guest_addresses(
@@ -89,8 +92,10 @@ def _describe(
                 if a.index == guest_link.index and a.scope == m.RT_SCOPE_UNIVERSE
             )
     kind = drivers.owner(link, names)
+    segment = None
     if kind is not None:
         bridge = kind.uplink_name(link, names)
+        segment = kind.segment(link, names, sock)
     else:
         bridge = names.get(link.master) if link.master else None
     return Seen(
@@ -106,6 +111,7 @@ def _describe(
         mtu=guest_link.mtu or 0 if guest_link else 0,
         state=guest_link.state if guest_link else "guest gone",
         dhcp=_renewal(inode, guest_link.name if guest_link else ifname),
+        segment=segment,
     )
 
 
@@ -140,7 +146,7 @@ def render_table(rows: list[Seen]) -> str:
                 s.guest,
                 s.container_ifname,
                 s.host_ifname,
-                s.bridge or "-",
+                (s.bridge or "-") + (f" ({s.segment['summary']})" if s.segment else ""),
                 ",".join(s.addresses) or "-",
                 s.mac or "-",
                 s.state + (f", dhcp renewing (pid {s.dhcp['pid']})" if s.dhcp else ""),
