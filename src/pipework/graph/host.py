@@ -237,8 +237,10 @@ def _read(sock: NetlinkSocket) -> Picture:
 
     def uplink_of(link: m.Link) -> str | None:
         """The node a host link hangs off: its bridge (Linux or OVS)."""
-        if link.slave_kind == "openvswitch" and link.name in ovs_ports:
-            return b.ids(("ovs", ovs_ports[link.name]))
+        # by name: on OVS's userspace datapath a port has no master in the kernel
+        bridge = ovs_ports.get(link.name)
+        if bridge is not None and bridge != link.name:
+            return b.ids(("ovs", bridge))
         master = by_index.get(link.master or 0)
         if master is None or master.kind == "openvswitch":
             return None
@@ -259,11 +261,14 @@ def _read(sock: NetlinkSocket) -> Picture:
     for space in spaces.values():
         for glink in space.links:
             me_id = guest_ids.get((space.nsid, glink.index))
-            if me_id is None or not glink.link or glink.link == glink.index:
+            if me_id is None or not glink.link:
                 continue
             mark = parse_mark(glink.alias) or {}
-            # no IFLA_LINK_NETNSID: the peer or parent is in the same namespace
+            # no IFLA_LINK_NETNSID: the peer or parent is in the same namespace (indexes
+            # are per namespace: the peer in another one may have this very index)
             where = space.nsid if glink.link_netnsid is None else glink.link_netnsid
+            if (where, glink.link) == (space.nsid, glink.index):
+                continue
             child = glink.kind in CHILD_KINDS
             if where == host_self:
                 if child and glink.link in by_index:
