@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -15,6 +16,8 @@ from pipework.errors import UsageError
 from pipework.graph.dot import quote, to_dot
 from pipework.graph.model import Cluster, Edge, Node, Picture
 from pipework.graph.render import to_html
+from pipework.netlink import messages as m
+from pipework.netlink.codec import pack_attr
 
 # ---------------------------------------------------------------- a small DOT reader
 
@@ -317,6 +320,57 @@ def test_graph_refuses_an_unknown_format() -> None:
 def test_graph_refuses_two_files() -> None:
     with pytest.raises(UsageError, match="at most one FILE"):
         parse_modern(["graph", "a.yml", "b.yml"])
+
+
+# ---------------------------------------------------------------- VXLAN attributes
+
+
+def _vxlan_link(data: bytes) -> m.Link:
+    info = pack_attr(1, b"vxlan\0") + pack_attr(2 | 0x8000, data)
+    body = struct.pack("=BxHiII", 0, 1, 7, 0, 0) + pack_attr(3, b"vx42\0")
+    body += pack_attr(18 | 0x8000, info)
+    return m.parse_link(body, 0, len(body))
+
+
+def test_vxlan_attributes_are_read_from_a_link() -> None:
+    data = (
+        pack_attr(1, struct.pack("=I", 42))
+        + pack_attr(2, bytes([203, 0, 113, 7]))
+        + pack_attr(3, struct.pack("=I", 2))
+        + pack_attr(4, bytes([198, 51, 100, 9]))
+        + pack_attr(15, struct.pack(">H", 4789))
+    )
+    link = _vxlan_link(data)
+    attrs = m.kind_data(link)
+    assert link.kind == "vxlan" and attrs is not None
+    assert attrs.get_int("IFLA_VXLAN_ID") == 42
+    assert attrs.get_bytes("IFLA_VXLAN_GROUP") == bytes([203, 0, 113, 7])
+    assert attrs.get_int("IFLA_VXLAN_LINK") == 2
+    assert attrs.get_bytes("IFLA_VXLAN_LOCAL") == bytes([198, 51, 100, 9])
+    assert attrs.get_int("IFLA_VXLAN_PORT") == 4789
+
+
+def test_a_vxlan_device_is_drawn_with_its_vni_remote_and_port() -> None:
+    from pipework.graph.host import _vxlan_lines
+
+    remote6 = bytes.fromhex("20010db8000000000000000000000001")
+    data = (
+        pack_attr(1, struct.pack("=I", 7))
+        + pack_attr(16, remote6)
+        + pack_attr(15, struct.pack(">H", 8472))
+    )
+    lines, remote, vni, underlay = _vxlan_lines(_vxlan_link(data))
+    assert lines == ["VXLAN 7", "remote 2001:db8::1", "UDP port 8472"]
+    assert (remote, vni, underlay) == ("2001:db8::1", 7, None)
+
+
+def test_a_vxlan_multicast_group_is_called_a_group() -> None:
+    from pipework.graph.host import _vxlan_lines
+
+    data = pack_attr(1, struct.pack("=I", 9)) + pack_attr(2, bytes([239, 1, 1, 1]))
+    lines, remote, _vni, _underlay = _vxlan_lines(_vxlan_link(data))
+    assert lines == ["VXLAN 9", "group 239.1.1.1"]
+    assert remote == "239.1.1.1"
 
 
 # ---------------------------------------------------------------- a topology file
