@@ -240,3 +240,19 @@ def test_the_host_graph_shows_an_ovs_bridge_and_its_guest(make_netns, ovs_bridge
     assert "203.0.113.40/24" in eth1_lines
     (port,) = ovs_ports(br)
     assert edge_between(parsed, bridge_id, eth1)["label"] == port
+
+
+def test_the_host_graph_shows_a_host_vxlan_port_on_its_bridge(make_bridge, cleanup):
+    br = make_bridge()
+    cleanup.add("vxlan pwtvxh0", lambda: sh("ip", "link", "del", "pwtvxh0", check=False))
+    sh("ip", "link", "add", "pwtvxh0", "type", "vxlan", "id", "4343",
+       "remote", "203.0.113.88", "dstport", "4789")  # fmt: skip
+    sh("ip", "link", "set", "pwtvxh0", "master", br)
+    parsed = graph()
+    device, lines = host_node(parsed, "pwtvxh0")
+    assert lines[1:3] == ["VXLAN 4343", "remote 203.0.113.88"]
+    assert parsed.nodes[device]["shape"] == "cds"
+    bridge, _ = host_node(parsed, br)
+    assert edge_between(parsed, bridge, device) == {}
+    remote, _ = host_node(parsed, "203.0.113.88")
+    assert edge_between(parsed, device, remote) == {"label": "VNI 4343", "style": "dashed"}
