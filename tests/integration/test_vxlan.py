@@ -342,3 +342,36 @@ def test_the_readme_example_runs_as_written_on_two_hosts(hosts: Hosts, cleanup) 
     assert ran >= 10
     for host in (hosts.a, hosts.b):
         assert not {"brvx42", "vx42"} & set(hosts.links(host)), "the example left its segment"
+
+
+def test_a_multicast_group_on_a_named_underlay_device_carries_traffic(hosts: Hosts) -> None:
+    guest_a, guest_b = hosts.guest(), hosts.guest()
+    for host, guest, address in ((hosts.a, guest_a, "203.0.113.1/24"),
+                                 (hosts.b, guest_b, "203.0.113.2/24")):  # fmt: skip
+        hosts.ok(
+            host, "attach", guest, "--to", "vxlan:42", "--group", "239.1.1.42",
+            "--vxlan-dev", hosts.underlay[host], "--ip", address,
+        )  # fmt: skip
+    info = hosts.links(hosts.a)["vx42"]["linkinfo"]["info_data"]  # type: ignore[index]
+    assert info["group"] == "239.1.1.42" and info["link"] == hosts.underlay[hosts.a]
+    wait_until(lambda: pings(guest_a, "203.0.113.2"), 10, "a ping over the multicast group")
+
+
+def test_a_group_without_a_route_or_device_says_what_to_give(hosts: Hosts) -> None:
+    guest = hosts.guest()
+    res = hosts.pipework(hosts.a, "attach", guest, "--to", "vxlan:42", "--group", "239.1.1.42")
+    assert res.returncode != 0
+    assert "no route to the VXLAN group 239.1.1.42" in res.stderr
+    assert "--vxlan-dev" in res.stderr
+
+
+def test_verbose_shows_the_vxlan_device_as_an_ip_command(hosts: Hosts) -> None:
+    res = hosts.pipework(
+        hosts.a, "attach", hosts.guest(), "--to", "vxlan:42", "--remote", UNDERLAY_B, "-v"
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert (
+        "ip link add vx42 mtu 1450 master brvx42 up type vxlan id 42 remote 198.51.100.2 "
+        "dstport 4789" in out
+    )
