@@ -26,6 +26,9 @@
 8. Watch: Docker's start event to the declared interface being up in the container,
    over 50 ``docker restart``s of a labelled container under ``pipework watch``,
    against ``docker restart`` itself (bench/watch.py; ``--only watch`` runs it alone).
+9. Topology: ``pipework up`` of a 200-node, 400-link lab of netns nodes, per link,
+   against create-then-move (ip -batch, and over netlink) and the raw netlink floor
+   (bench/topology.py; ``--only topology`` runs it alone).
 
 Prints a Markdown table and writes JSON to bench/results/. Every object it makes
 is named ``pwb…`` and removed at the end, also after a failure.
@@ -51,6 +54,7 @@ sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
 import cni as cni_bench  # noqa: E402  (targets() has a local named cni)
 import dhcp  # noqa: E402
 import runtimes  # noqa: E402
+import topology as topology_bench  # noqa: E402
 import watch as watch_bench  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -586,7 +590,9 @@ def main() -> int:
     parser.add_argument("--others", type=int, help="other containers for lookup (default 1000)")
     parser.add_argument("--out", default=str(HERE / "results"), help="where the JSON goes")
     parser.add_argument(
-        "--only", choices=["runtimes", "cni", "watch"], help="run this scenario alone"
+        "--only",
+        choices=["runtimes", "cni", "watch", "topology"],
+        help="run this scenario alone",
     )
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 20)
@@ -603,6 +609,13 @@ def main() -> int:
         report["targets"] = cni_bench.targets(report["cni"])  # type: ignore[arg-type]
         write(Path(args.out), report)
         print(cni_bench.markdown(report["cni"]))  # type: ignore[arg-type]
+        return 0
+    if args.only == "topology":
+        nodes = 20 if args.quick else topology_bench.NODES
+        report["topology"] = topology_bench.scenario(nodes, args.runs or (1 if args.quick else 3))
+        report["targets"] = topology_bench.targets(report["topology"])  # type: ignore[arg-type]
+        write(Path(args.out), report)
+        print(topology_bench.markdown(report["topology"]))  # type: ignore[arg-type]
         return 0
     if args.only == "watch":
         report["watch"] = watch_bench.scenario(args.runs or (5 if args.quick else 50), PIPEWORK)

@@ -126,6 +126,13 @@ class Topology(Record):
 
 def load(path: str) -> Topology:
     """Read and check a topology file; TopologyError (exit 2) naming FILE:LINE if bad."""
+    try:
+        # JSON is read fast, without positions, first; only a bad file is read again
+        # with them, so that its error names the line
+        return _Checker(path).topology(read(path, lines=False))
+    except TopologyError as exc:
+        if exc.line:
+            raise
     return _Checker(path).topology(read(path))
 
 
