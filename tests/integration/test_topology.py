@@ -309,3 +309,55 @@ def test_yaml_file_loads(lab: Callable[..., Lab], tmp_path: Path, cleanup: Clean
     assert res.returncode == 0, res.stderr
     assert pings(a, "2001:db8::2")
     assert run_pipework("down", str(path)).returncode == 0
+
+
+def test_an_lxc_guest_mixed_with_netns_nodes(
+    lab: Callable[..., Lab], lxc_container: Callable[..., str]
+) -> None:
+    name = lxc_container()
+    tag = unique("")[:4]
+    ns = f"pwtl{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {"ct": {"kind": "linux", "guest": f"lxc:{name}"}, ns: {"kind": "netns"}},
+            "links": [
+                {"endpoints": ["ct:eth1", f"{ns}:eth1"],
+                 "ipv6": ["2001:db8::1/64", "2001:db8::2/64"]},
+            ],
+        },
+    }  # fmt: skip
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    assert pings(ns, "2001:db8::1")
+    assert topo.down().returncode == 0
+
+
+def test_a_vxlan_link_is_made_in_the_node(lab: Callable[..., Lab]) -> None:
+    tag = unique("")[:4]
+    ns = f"pwtv{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {ns: {"kind": "netns"}},
+            "links": [
+                {
+                    "type": "vxlan",
+                    "endpoint": {"node": ns, "interface": "vx0", "ipv4": "203.0.113.1/24"},
+                    "remote": "198.51.100.9",
+                    "vni": 42,
+                    "udp-port": 4790,
+                }
+            ],
+        },
+    }
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    vx = link("vx0", ns)
+    assert vx is not None
+    data = vx["linkinfo"]["info_data"]  # type: ignore[index]
+    assert (data["id"], data["remote"], data["port"]) == (42, "198.51.100.9", 4790)
+    assert vx["mtu"] == 1450  # 1500 less VXLAN over IPv4's 50 bytes
+    assert addresses("vx0", ns) == ["203.0.113.1/24"]
