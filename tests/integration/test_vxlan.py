@@ -375,3 +375,27 @@ def test_verbose_shows_the_vxlan_device_as_an_ip_command(hosts: Hosts) -> None:
         "ip link add vx42 mtu 1450 master brvx42 up type vxlan id 42 remote 198.51.100.2 "
         "dstport 4789" in out
     )
+
+
+def test_guests_attached_at_once_share_one_segment(hosts: Hosts) -> None:
+    """Concurrent attaches to a segment that does not exist yet: one bridge, one device."""
+    guests = [hosts.guest() for _ in range(6)]
+    far = hosts.guest()
+    hosts.join(hosts.b, far, "203.0.113.100/24")
+    procs = []
+    for i, guest in enumerate(guests):
+        address = f"203.0.113.{10 + i}/24"
+        argv = ["ip", "netns", "exec", hosts.a, PIPEWORK, "attach", guest, "--to", "vxlan:42",
+                "--remote", UNDERLAY_B, "--ip", address]  # fmt: skip
+        procs.append(
+            subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    for proc in procs:
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    links = hosts.links(hosts.a)
+    assert sorted(n for n in links if n.startswith(("brvx", "vx"))) == ["brvx42", "vx42"]
+    assert links["vx42"]["master"] == "brvx42"
+    assert sum(1 for e in links.values() if e.get("master") == "brvx42") == 7
+    for i, guest in enumerate(guests):
+        wait_until(lambda g=guest: pings(g, "203.0.113.100"), 10, f"guest {i}'s ping")

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from .veth import UplinkHold
 
 VXLAN_MARK = "pipework vxlan"
+#: how long an attach waits for a concurrent attach to mark the device it just made
+MARK_WAIT_S = 1.0
 #: bytes the encapsulation adds: outer Ethernet 14, IP 20 (IPv6: 40), UDP 8, VXLAN 8
 OVERHEAD = {4: 50, 6: 70}
 
@@ -132,7 +134,7 @@ class Segment:
             self.underlay = _route_device(host, self.peer, self.peer_word)
         device = host.link(self.device, obj=f"VXLAN device {self.device}")
         if device is not None:
-            self.check(device, bridge)
+            self.check(device, bridge, planning=True)
             self.mtu = device.mtu or 0
             self.mtu_from = f"the MTU of its device {self.device}"
         else:
@@ -144,12 +146,13 @@ class Segment:
             )
         return device
 
-    def check(self, device: Link, bridge: Link | None) -> None:
+    def check(self, device: Link, bridge: Link | None, *, planning: bool = False) -> None:
         """Refuse a device of the segment's name that is not pipework's for this segment.
 
         Unmarked, it is pipework's only as a run killed between making it and marking
         it leaves it: already a port of the bridge pipework made for the segment (it is
-        made a port in the request that makes it)."""
+        made a port in the request that makes it). When ``planning``, an unmarked one
+        may be a concurrent attach's, marked a moment later: the step decides."""
         name = self.device
         if device.kind != "vxlan":
             raise HostStateError(
@@ -163,6 +166,8 @@ class Segment:
             and bridge.alias == BRIDGE_MARK
             and device.master == bridge.index
         )
+        if planning and not device.alias:
+            killed_half_way = True
         if device.alias != vxlan_mark(self.vni) and not killed_half_way:
             raise HostStateError(
                 f"VXLAN device {name} exists and pipework did not create it",
@@ -327,9 +332,10 @@ def _ensure_device(
     """The segment's device, a port of its bridge, up: made when missing, else checked."""
     if hold is not None:
         hold.take(rollback)  # the bridge re-read under the lock (ctx.uplink)
-    bridge = ctx.uplink
-    assert bridge is not None
+    assert ctx.uplink is not None
     host = ctx.host
+    # read again: a concurrent attach that made the bridge may have marked it since
+    bridge = host.link(ctx.uplink.name, obj=f"bridge {ctx.uplink.name}") or ctx.uplink
     name = segment.device
     existing = host.link(name, obj=f"VXLAN device {name}")
     if existing is None:
@@ -368,6 +374,8 @@ def _ensure_device(
             )
             host.request(m.set_link(index, alias=vxlan_mark(segment.vni)), op="mark", obj=name)
     if existing is not None:
+        if not existing.alias:
+            existing, bridge = _wait_for_mark(host, existing, bridge)
         segment.check(existing, bridge)
         if existing.master not in (None, bridge.index):
             raise HostStateError(
@@ -385,6 +393,23 @@ def _ensure_device(
             )
     # the bridge's MTU follows its ports': the veth is made with it
     ctx.uplink = host.link(bridge.name, obj=f"bridge {bridge.name}") or bridge
+
+
+def _wait_for_mark(host: NetlinkSocket, device: Link, bridge: Link) -> tuple[Link, Link]:
+    """The device and bridge again once the device carries a mark, or as they are after
+    a short, bounded wait: a concurrent attach marks the device it made a moment after
+    making it (and its bridge before that, but after another attach may have seen it)."""
+    import time
+
+    deadline = time.monotonic() + MARK_WAIT_S
+    while not device.alias and time.monotonic() < deadline:
+        time.sleep(0.01)
+        again = host.link(device.name, obj=f"VXLAN device {device.name}")
+        if again is None or again.index != device.index:
+            break  # gone or replaced: the checks say what it is now
+        device = again
+    bridge = host.link(bridge.name, obj=f"bridge {bridge.name}") or bridge
+    return device, bridge
 
 
 def _delete_if_unused(ctx: AttachContext, index: int, name: str, bridge: int) -> str | None:
