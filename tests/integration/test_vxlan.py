@@ -399,3 +399,26 @@ def test_guests_attached_at_once_share_one_segment(hosts: Hosts) -> None:
     assert sum(1 for e in links.values() if e.get("master") == "brvx42") == 7
     for i, guest in enumerate(guests):
         wait_until(lambda g=guest: pings(g, "203.0.113.100"), 10, f"guest {i}'s ping")
+
+
+def test_gc_beside_an_attach_never_takes_the_segment_from_under_it(hosts: Hosts) -> None:
+    """gc removes an idle segment under the bridge lock; an attach holds the lock from
+    the step that relies on the segment until its veth is a port: whichever goes
+    first, the attached guest ends up on a whole segment."""
+    for round_ in range(8):
+        guest = hosts.guest()
+        env_gc = ["ip", "netns", "exec", hosts.a, "env", "PATH=/nonexistent", PIPEWORK, "gc"]
+        attach = ["ip", "netns", "exec", hosts.a, PIPEWORK, "attach", guest, "--to", "vxlan:42",
+                  "--remote", UNDERLAY_B, "--ip", "203.0.113.1/24"]  # fmt: skip
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for argv in (env_gc, attach)]  # fmt: skip
+        for proc in procs:
+            _out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, f"round {round_}: {err}"
+        links = hosts.links(hosts.a)
+        assert links["vx42"]["master"] == "brvx42", f"round {round_}"
+        ports = [n for n, e in links.items() if e.get("master") == "brvx42" and n != "vx42"]
+        assert len(ports) == 1, f"round {round_}: {ports}"
+        hosts.ok(hosts.a, "detach", guest)
+        if round_ % 2:
+            hosts.gc(hosts.a)  # every other round starts from no segment at all
