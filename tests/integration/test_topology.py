@@ -168,6 +168,9 @@ def test_a_bridge_node_with_50_guests(lab: Callable[..., Lab]) -> None:
     ports = sh("ip", "-o", "link", "show", "master", bridge).stdout.splitlines()
     assert len(ports) == 50
     assert pings(guests[0], "198.51.100.59")
+    again = topo.up()
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed" in again.stdout
     assert topo.down().returncode == 0
     assert link(bridge) is None
 
@@ -361,3 +364,19 @@ def test_a_vxlan_link_is_made_in_the_node(lab: Callable[..., Lab]) -> None:
     assert (data["id"], data["remote"], data["port"]) == (42, "198.51.100.9", 4790)
     assert vx["mtu"] == 1450  # 1500 less VXLAN over IPv4's 50 bytes
     assert addresses("vx0", ns) == ["203.0.113.1/24"]
+
+
+def test_an_interface_in_the_way_is_an_error_naming_it(
+    lab: Callable[..., Lab], make_netns: Callable[..., str]
+) -> None:
+    doc = ring_doc(3)
+    first = next(iter(doc["topology"]["nodes"]))  # type: ignore[index]
+    make_netns(first)  # exists before up, with a "cw" that is not the lab's
+    sh("ip", "-n", first, "link", "add", "cw", "type", "veth", "peer", "name", "pwtother")
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 1
+    assert f"{first} already has an interface cw (veth) that is not this lab's" in res.stderr
+    others = list(doc["topology"]["nodes"])[1:]  # type: ignore[index]
+    assert not any(netns_exists(n) for n in others)  # nothing was changed
+    assert link("pwtother", first) is not None
