@@ -363,14 +363,7 @@ def create_veth(
             ("IFLA_INFO_DATA", VETH_INFO.encode([("VETH_INFO_PEER", peer)])),
         ]
     )
-    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
-    if mtu is not None:
-        attrs.append(("IFLA_MTU", mtu))
-    if master is not None:
-        attrs.append(("IFLA_MASTER", master))
-    attrs.append(("IFLA_LINKINFO", info))
-    body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
-    return RTM_NEWLINK, CREATE_EXCL, body
+    return _new_link(name, info, mtu=mtu, master=master, up=up)
 
 
 def create_link(
@@ -404,6 +397,19 @@ def create_link(
     return RTM_NEWLINK, CREATE_EXCL, body
 
 
+def _new_link(name: str, info: bytes, *, mtu: int | None, master: int | None, up: bool) -> Request:
+    """RTM_NEWLINK of a link named ``name`` with its IFLA_LINKINFO ``info`` (kind and
+    kind data), its MTU and master when given, up or not."""
+    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
+    if mtu is not None:
+        attrs.append(("IFLA_MTU", mtu))
+    if master is not None:
+        attrs.append(("IFLA_MASTER", master))
+    attrs.append(("IFLA_LINKINFO", info))
+    body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
+    return RTM_NEWLINK, CREATE_EXCL, body
+
+
 def create_vxlan(
     name: str,
     vni: int,
@@ -433,14 +439,7 @@ def create_vxlan(
     info = IFLA_INFO.encode(
         [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", KIND_DATA["vxlan"].encode(data))]
     )
-    attrs: list[tuple[str, object]] = [("IFLA_IFNAME", name)]
-    if mtu is not None:
-        attrs.append(("IFLA_MTU", mtu))
-    if master is not None:
-        attrs.append(("IFLA_MASTER", master))
-    attrs.append(("IFLA_LINKINFO", info))
-    body = ifinfomsg(0, IFF_UP if up else 0, IFF_UP) + IFLA.encode(attrs)
-    return RTM_NEWLINK, CREATE_EXCL, body
+    return _new_link(name, info, mtu=mtu, master=master, up=up)
 
 
 def move_link(index: int, netns_fd: int, name: str | None = None) -> Request:
