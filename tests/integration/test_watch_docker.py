@@ -88,6 +88,12 @@ class Watcher:
 def watcher(cleanup: Cleanup, tmp_path) -> Callable[[], Watcher]:
     """Start ``pipework watch --json`` (stopped, then killed if need be, after the test),
     and wait until it has made its first pass."""
+    return watcher_following(cleanup, tmp_path, "docker")
+
+
+def watcher_following(cleanup: Cleanup, tmp_path, source: str) -> Callable[[], Watcher]:
+    """The starter of a watcher with an empty declarations directory, which waits until
+    the watcher follows ``source``."""
     directory = tmp_path / "attachments.d"
     directory.mkdir(exist_ok=True)
 
@@ -98,7 +104,7 @@ def watcher(cleanup: Cleanup, tmp_path) -> Callable[[], Watcher]:
             lambda: w.said("watching") or w.proc.poll() is not None, 30, "the watcher to start"
         )
         assert w.proc.poll() is None, w.log()
-        assert "docker" in str(w.said("watching")[0]["message"]), w.log()
+        assert source in str(w.said("watching")[0]["message"]), w.log()
         return w
 
     return start

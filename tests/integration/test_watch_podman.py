@@ -18,27 +18,14 @@ import pytest
 
 from .conftest import Cleanup, require, sh, unique, wait_until
 from .test_runtime_podman import RUN, podman_image  # noqa: F401 (a fixture)
-from .test_watch_docker import ATTACH_WAIT_S, Watcher, guest_addresses
+from .test_watch_docker import ATTACH_WAIT_S, Watcher, guest_addresses, watcher_following
 
 
 @pytest.fixture
 def watcher(cleanup: Cleanup, tmp_path) -> Callable[[], Watcher]:
     """Start ``pipework watch --json`` with an empty directory (stopped, then killed if
     need be, after the test), and wait until it follows Podman's log."""
-    directory = tmp_path / "attachments.d"
-    directory.mkdir(exist_ok=True)
-
-    def start() -> Watcher:
-        w = Watcher(str(directory))
-        cleanup.add("pipework watch", w.kill)
-        wait_until(
-            lambda: w.said("watching") or w.proc.poll() is not None, 30, "the watcher to start"
-        )
-        assert w.proc.poll() is None, w.log()
-        assert "podman" in str(w.said("watching")[0]["message"]), w.log()
-        return w
-
-    return start
+    return watcher_following(cleanup, tmp_path, "podman")
 
 
 @pytest.fixture
