@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import errors as e
 from .errors import CniError
+from .result import items
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def check_attachment(conf: Netconf, env: Environment, guest: Guest, prev: Result
     from ..netlink.socket import NetlinkSocket
     from .netconf import label
 
-    interfaces = _dicts(prev, "interfaces")
+    interfaces = items(prev, "interfaces")
     index = None
     for number, entry in enumerate(interfaces):
         if entry.get("name") == env.ifname and entry.get("sandbox") in (None, env.netns):
@@ -63,7 +64,7 @@ def check_attachment(conf: Netconf, env: Environment, guest: Guest, prev: Result
             _check_owner(host, conf, guest, link, name)
         present = {str(a) for a in nl.addresses(obj=env.ifname) if a.index == link.index}
         addresses = []
-        for ip in _dicts(prev, "ips"):
+        for ip in items(prev, "ips"):
             if ip.get("interface", index) != index:
                 continue
             text = str(ip["address"])
@@ -97,16 +98,11 @@ def _check_owner(host: NetlinkSocket, conf: Netconf, guest: Guest, link: Link, n
     raise _differs(f"the host end of {link.name} is gone, or not the one pipework made")
 
 
-def _dicts(result: Result, key: str) -> list[dict[str, object]]:
-    value = result.get(key)
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
 def _check_routes(nl: NetlinkSocket, prev: Result, link: Link, ifname: str) -> None:
     from ..inet import parse_address, parse_network
 
     live = nl.routes()
-    for route in _dicts(prev, "routes"):
+    for route in items(prev, "routes"):
         dst = parse_network(str(route["dst"]))
         gw = route.get("gw")
         via = parse_address(gw).packed if isinstance(gw, str) and gw else None

@@ -23,6 +23,7 @@ from .protocol import (
     parse_config,
     read_environment,
 )
+from .result import items
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -231,14 +232,14 @@ def _addressing(
         return (), (), ()
     addresses = []
     gateways: dict[int, IPAddress] = {}
-    for ip in _items(given, "ips"):
+    for ip in items(given, "ips"):
         iface = parse_interface(str(ip["address"]))
         addresses.append(iface)
         gateway = ip.get("gateway")
         if conf.is_default_gateway and isinstance(gateway, str) and gateway:
             gateways.setdefault(iface.family, parse_address(gateway))
     routes = []
-    for route in _items(given, "routes"):
+    for route in items(given, "routes"):
         dst = parse_network(str(route["dst"]))
         gw = route.get("gw")
         if dst.prefixlen == 0 and conf.is_default_gateway and dst.family in gateways:
@@ -253,18 +254,13 @@ def _gateway_of(given: Result, family: int) -> IPAddress | None:
     reference plugins' ConfigureIface does), or on-link when there is none."""
     from ..inet import parse_address
 
-    for ip in _items(given, "ips"):
+    for ip in items(given, "ips"):
         gateway = ip.get("gateway")
         if isinstance(gateway, str) and gateway:
             address = parse_address(gateway)
             if address.family == family:
                 return address
     return None
-
-
-def _items(result: Mapping[str, object], key: str) -> list[dict[str, object]]:
-    value = result.get(key)
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _gateways_on_bridge(host: NetlinkSocket, bridge: str, given: Result | None) -> None:
@@ -281,7 +277,7 @@ def _gateways_on_bridge(host: NetlinkSocket, bridge: str, given: Result | None) 
     link = host.link(bridge, obj=f"bridge {bridge}")
     if link is None:
         return
-    for ip in _items(given, "ips"):
+    for ip in items(given, "ips"):
         gateway = ip.get("gateway")
         if not isinstance(gateway, str) or not gateway:
             continue
@@ -326,7 +322,7 @@ def _result(
     inside["mtu"] = done.mtu
     interfaces.append(inside)
     index = len(interfaces) - 1
-    ips = [dict(ip, interface=index) for ip in _items(given or {}, "ips")]
+    ips = [dict(ip, interface=index) for ip in items(given or {}, "ips")]
     return {
         "interfaces": interfaces,
         "ips": ips,
@@ -342,11 +338,11 @@ def _result_routes(conf: Netconf, given: Result | None) -> list[dict[str, object
     bridge plugin's result does."""
     from ..inet import parse_address, parse_network
 
-    routes = _items(given or {}, "routes")
+    routes = items(given or {}, "routes")
     if not conf.is_default_gateway:
         return routes
     gateways: dict[int, str] = {}
-    for ip in _items(given or {}, "ips"):
+    for ip in items(given or {}, "ips"):
         gateway = ip.get("gateway")
         if isinstance(gateway, str) and gateway:
             gateways.setdefault(parse_address(gateway).family, gateway)
@@ -362,13 +358,13 @@ def _result_routes(conf: Netconf, given: Result | None) -> list[dict[str, object
 
 def _chain(prev: Result, ours: Result) -> Result:
     """A chained ADD: the previous plugins' result, and ours after it."""
-    before = _items(prev, "interfaces")
+    before = items(prev, "interfaces")
     shift = len(before)
-    ips = [dict(ip, interface=int(str(ip["interface"])) + shift) for ip in _items(ours, "ips")]
+    ips = [dict(ip, interface=int(str(ip["interface"])) + shift) for ip in items(ours, "ips")]
     return {
-        "interfaces": before + _items(ours, "interfaces"),
-        "ips": _items(prev, "ips") + ips,
-        "routes": _items(prev, "routes") + _items(ours, "routes"),
+        "interfaces": before + items(ours, "interfaces"),
+        "ips": items(prev, "ips") + ips,
+        "routes": items(prev, "routes") + items(ours, "routes"),
         "dns": ours.get("dns") or prev.get("dns") or {},
     }
 

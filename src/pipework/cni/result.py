@@ -91,15 +91,15 @@ def in_version(result: Mapping[str, object], version: str) -> Result:
     """``result`` in the shape of spec ``version`` (one of SUPPORTED_VERSIONS)."""
     major = version_tuple(version)
     out: Result = {"cniVersion": version}
-    interfaces = [dict(i) for i in _list(result, "interfaces")]
-    routes = [dict(r) for r in _list(result, "routes")]
+    interfaces = [dict(i) for i in items(result, "interfaces")]
+    routes = [dict(r) for r in items(result, "routes")]
     if major < (1, 1, 0):
-        for items, key in ((interfaces, "interfaces"), (routes, "routes")):
-            for item in items:
+        for entries, key in ((interfaces, "interfaces"), (routes, "routes")):
+            for item in entries:
                 for attr in NEW_IN_1_1[key]:
                     item.pop(attr, None)
     ips = []
-    for ip in _list(result, "ips"):
+    for ip in items(result, "ips"):
         entry = dict(ip)
         if major < (1, 0, 0):
             entry = {"version": "6" if ":" in str(ip["address"]) else "4", **entry}
@@ -115,6 +115,7 @@ def in_version(result: Mapping[str, object], version: str) -> Result:
     return out
 
 
-def _list(result: Mapping[str, object], key: str) -> list[dict[str, object]]:
+def items(result: Mapping[str, object], key: str) -> list[dict[str, object]]:
+    """The entries of a result's list ``key`` (interfaces, ips, routes) that are objects."""
     value = result.get(key)
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
