@@ -2,7 +2,9 @@
 changes nothing; the steps change the guest when the executor runs them.
 
 1. the driver's host-side steps (the link, born inside the guest, and its mark);
-2. the static addresses, while the interface is still down, so that the moment it
+2. IPv6 turned on for the new interface when an IPv6 address or DHCPv6 is asked
+   (a guest may have it off by default: Docker's ``--network none``), then the
+   static addresses, while the interface is still down, so that the moment it
    comes up (and ``pipework --wait`` in the guest sees carrier) they are there;
 3. what DHCP needs before link-up (DHCPv6: DAD off on the new interface);
 4. link up;
@@ -43,6 +45,11 @@ def compose(ctx: AttachContext) -> list[Step]:
     name = spec.container_ifname
     wanted = spec.addressing
     steps = ctx.driver.plan(ctx)
+    if any(a.family == 6 for a in wanted.addresses) or (
+        wanted.dhcp is not None and wanted.dhcp.family == 6
+    ):
+        text = ctx.in_guest(f"sysctl -w net.ipv6.conf.{name}.disable_ipv6=0")
+        steps.append(Step(text, ipv6_enabler(ctx)))
     for iface in wanted.addresses:
         brd = iface.broadcast()
         text = f"ip addr add {iface}{f' brd {brd}' if brd else ''} dev {name}"
@@ -126,6 +133,48 @@ def adder(ctx: AttachContext, iface: IPInterface) -> Action:
         )
 
     return add
+
+
+def ipv6_enabler(ctx: AttachContext) -> Action:
+    """The step that turns IPv6 on for the new interface, and for it alone.
+
+    A guest whose namespace default is ``disable_ipv6=1`` (Docker sets it in
+    ``--network none`` containers) gives every new interface that setting, and the
+    kernel then refuses IPv6 addresses on it (EACCES). The guest's ``all`` and
+    ``default`` stay as they are: the choice is the guest's for its other interfaces.
+    No netlink attribute sets an IPv6 sysctl, so it is the guest's /proc/sys/net
+    (which shows the namespace of the process that opens it) that is written.
+    """
+
+    def enable(rollback: Rollback) -> None:
+        from ..netns import inside
+
+        name = ctx.spec.container_ifname
+        path = f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6"
+        obj = f"{name} in {ctx.guest.label}"
+        try:
+            with inside(ctx.guest.netns), open(path, "r+") as f:
+                if f.read().strip() == "0":
+                    return
+                f.seek(0)
+                f.write("0")
+        except OSError as exc:
+            raise HostStateError(
+                f"turn on IPv6 on {obj}: {exc.strerror}",
+                hint="the kernel may run without IPv6 (ipv6.disable=1)",
+            ) from None
+
+        def undo() -> None:
+            # mostly gone with the interface; a NIC moved in (--direct-phys) stays
+            try:
+                with inside(ctx.guest.netns), open(path, "w") as f:
+                    f.write("1")
+            except FileNotFoundError:
+                pass
+
+        rollback.push(ctx.in_guest(f"sysctl -w net.ipv6.conf.{name}.disable_ipv6=1"), undo)
+
+    return enable
 
 
 def link_upper(ctx: AttachContext) -> Action:
