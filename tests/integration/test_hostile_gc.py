@@ -24,6 +24,7 @@ from .conftest import (
     link,
     ovs_ports,
     pipework,
+    require,
     sh,
     unique,
     wait_until,
@@ -405,3 +406,89 @@ def test_gc_keeps_an_ovs_bridge_someone_else_created(ovs_bridge):
     assert code == 0, err
     assert _mine(report["bridges"], br) == []
     assert sh("ovs-vsctl", "br-exists", br, check=False).returncode == 0
+
+
+# --- item 6, the namespace gc runs in: OVS is host-wide, links are per namespace -------
+
+
+def _gc_json_in(ns: str) -> tuple[int, dict[str, list[str]], str]:
+    """``pipework gc --json`` run as ``ip netns exec NS pipework gc --json``."""
+    res = sh("ip", "netns", "exec", ns, PIPEWORK, "gc", "--json", check=False)
+    report = json.loads(res.stdout) if res.stdout.strip() else {}
+    for key in ("removed", "bridges", "failed"):
+        report.setdefault(key, [])
+    return res.returncode, report, res.stderr
+
+
+def test_gc_in_another_namespace_keeps_the_ports_of_live_guests(make_netns, ovs_bridge):
+    """gc run inside a network namespace sees none of the host's links, but OVS's
+    ports are the host's: a port whose veth is alive on the host stays."""
+    br = _netdev_bridge(ovs_bridge)
+    guest, elsewhere = make_netns(), make_netns()
+    assert pipework(br, guest, "203.0.113.101/24").returncode == 0
+    port = _port_of(br, guest)
+    assert link(port) is not None
+
+    code, report, err = _gc_json_in(elsewhere)
+    assert code == 0, err
+    assert _mine(report["removed"], br) == [], "gc removed a live guest's port"
+    assert ovs_ports(br) == [port]
+    assert pipework("ls").stdout.count(port) >= 1
+
+
+def test_gc_in_another_namespace_still_removes_stale_ports(make_netns, ovs_bridge):
+    """Judged in OVS's own namespace, a gone guest's port is stale wherever gc runs."""
+    br = _netdev_bridge(ovs_bridge)
+    alive = make_netns()
+    assert pipework(br, alive, "203.0.113.102/24").returncode == 0
+    alive_port = _port_of(br, alive)
+    (gone,) = _attached_then_gone(br, make_netns, "203.0.113.103/24")
+
+    code, report, err = _gc_json_in(make_netns())
+    assert code == 0, err
+    assert _mine(report["removed"], br) == [f"{br}:{gone}"]
+    assert ovs_ports(br) == [alive_port]
+
+
+def test_gc_in_another_namespace_keeps_a_configured_ovs_bridge(make_netns, ovs_bridge):
+    """An OVS bridge pipework created, without ports but with an address on its host
+    interface, is in use: gc run elsewhere does not find that interface, and keeps it."""
+    br = str(ovs_bridge())
+    sh("ovs-vsctl", "add-br", br, "--", "set", "bridge", br,
+       "external-ids:pipework=bridge", "datapath_type=netdev")  # fmt: skip
+    wait_until(lambda: link(br) is not None, 10, "the bridge's host interface")
+    sh("ip", "addr", "add", "2001:db8:101::1/64", "dev", br)
+
+    code, report, err = _gc_json_in(make_netns())
+    assert code == 0, err
+    assert _mine(report["bridges"], br) == []
+    assert sh("ovs-vsctl", "br-exists", br, check=False).returncode == 0
+
+
+def test_gc_judges_no_port_when_ovs_namespace_cannot_be_told(make_netns, ovs_bridge, tmp_path):
+    """ovs-vswitchd's pidfile names a process that is not ovs-vswitchd (seen through a
+    bind mount in a private mount namespace, the host's file untouched): gc cannot
+    tell where the ports' interfaces live, so it removes none and says why."""
+    br = _netdev_bridge(ovs_bridge)
+    (gone,) = _attached_then_gone(br, make_netns, "203.0.113.104/24")
+    fake = tmp_path / "ovs-vswitchd.pid"
+    fake.write_text(f"{os.getpid()}\n")  # this test's own python
+    pidfile = "/run/openvswitch/ovs-vswitchd.pid"
+    require(os.path.exists(pidfile), f"no {pidfile} (scripts/lib.sh ensure_ovs writes it)")
+    res = sh(
+        "unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+        'mount --bind "$1" "$2" && exec ip netns exec "$3" "$4" gc --json',
+        "sh", str(fake), pidfile, make_netns(), PIPEWORK,
+        check=False,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert _mine(report["removed"], br) == [] and _mine(report["bridges"], br) == []
+    assert ovs_ports(br) == [gone]
+    assert any(
+        "cannot tell which network namespace ovs-vswitchd runs in" in line
+        and f"pid {os.getpid()} of {pidfile} is not ovs-vswitchd" in line
+        for line in report["failed"]
+    ), report["failed"]
+    with open(pidfile) as f:
+        assert f.read().strip() != str(os.getpid())

@@ -13,7 +13,7 @@ ovs-vsctl's JSON output (``read_database``), never matched as text.
 
 from __future__ import annotations
 
-from ..errors import CommandError
+from ..errors import CommandError, PipeworkError
 from ..steps import Step
 from .veth import UplinkHold, VethDriver, veth_steps
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..engine.context import AttachContext
     from ..model import AttachSpec
     from ..netlink.messages import Link
+    from ..netlink.socket import NetlinkSocket
     from ..steps import Rollback
     from .base import Differences
     from .idle import Collection
@@ -76,27 +77,35 @@ class OvsDriver(VethDriver):
     def collect_into(self, found: Collection) -> None:
         """Remove the ports of guests that are gone, each on its own (one that fails
         is reported and the others still go), then the OVS bridges pipework created
-        that nothing uses any more."""
+        that nothing uses any more. Both are judged by the links of the namespace
+        ovs-vswitchd runs in, wherever gc runs; when that cannot be told, nothing is."""
         from .._lowlevel.programs import which
 
         if which(VSCTL) is None:
             return
         try:
-            stale = stale_ports()
-        except CommandError as exc:
-            found.failed.append(str(exc))
+            db = read_database()  # first: OVS not running at all is named as such
+            nl = vswitchd_socket()
+        except PipeworkError as exc:
+            found.failed.append(f"remove stale OVS ports and unused OVS bridges: {exc}")
             return
-        for bridge, port in stale:
+        with nl:
             try:
-                vsctl(
-                    "--if-exists", "del-port", bridge, port,
-                    what=f"remove stale OVS port {port} from {bridge}",
-                )  # fmt: skip
-            except CommandError as exc:
+                stale = stale_ports(db, nl)
+            except PipeworkError as exc:
                 found.failed.append(str(exc))
-            else:
-                found.removed.append(f"{bridge}:{port}")
-        _collect_bridges(found)
+                return
+            for bridge, port in stale:
+                try:
+                    vsctl(
+                        "--if-exists", "del-port", bridge, port,
+                        what=f"remove stale OVS port {port} from {bridge}",
+                    )  # fmt: skip
+                except CommandError as exc:
+                    found.failed.append(str(exc))
+                else:
+                    found.removed.append(f"{bridge}:{port}")
+            _collect_bridges(found, nl)
 
 
 DRIVER = OvsDriver()
@@ -363,19 +372,16 @@ def remove_port(port: str) -> None:
         vsctl("--if-exists", "del-port", bridge, port, what=f"remove OVS port {port}")
 
 
-def stale_ports() -> list[tuple[str, str]]:
+def stale_ports(db: OvsDatabase, nl: NetlinkSocket) -> list[tuple[str, str]]:
     """(bridge, port) of every OVS port pipework added whose interface is gone.
 
     On the kernel datapath such a port's ofport turns to -1; the userspace
-    datapath keeps its number, so the test is whether the host still has a link
-    of that name (OVS ports live in the host's namespace). A port is pipework's
-    when its one interface, named as the port, has both ``PORT_KEYS`` exactly.
+    datapath keeps its number, so the test is whether a link of that name still
+    exists in ovs-vswitchd's namespace, which ``nl`` is bound to (``vswitchd_socket``).
+    A port is pipework's when its one interface, named as the port, has both
+    ``PORT_KEYS`` exactly.
     """
-    from ..netlink.socket import NetlinkSocket
-
-    db = read_database()
-    with NetlinkSocket() as nl:
-        links = {link.name for link in nl.links()}
+    links = {link.name for link in nl.links()}
     stale = []
     for bridge in db.bridges:
         for port in db.ports_of(bridge):
@@ -386,6 +392,74 @@ def stale_ports() -> list[tuple[str, str]]:
                 continue
             stale.append((bridge.name, port.name))
     return stale
+
+
+#: where ovs-vswitchd writes its pidfile, after $OVS_RUNDIR (where ovs-vsctl looks too)
+RUNDIRS = ("/run/openvswitch", "/var/run/openvswitch")
+VSWITCHD = "ovs-vswitchd"
+
+
+def vswitchd_socket() -> NetlinkSocket:
+    """A netlink socket bound to the network namespace ovs-vswitchd runs in.
+
+    OVS's database is host-wide but the interfaces of its ports are links of one
+    namespace, ovs-vswitchd's: gc run elsewhere (``ip netns exec X pipework gc``)
+    would find none of them and call every port stale. Its pid comes from its
+    pidfile (root's), and counts only while /proc/PID/comm is ovs-vswitchd, checked
+    after the namespace is opened (a pid reused in between is caught). Raises
+    PipeworkError when the namespace cannot be told: no port is judged then.
+    """
+    from ..netlink.socket import NetlinkSocket
+    from ..netns import NetNS, inside
+
+    pid, pidfile = _vswitchd_pid()
+    not_it = PipeworkError(
+        f"cannot tell which network namespace {VSWITCHD} runs in: "
+        f"pid {pid} of {pidfile} is not {VSWITCHD} (is it running?)"
+    )
+    if _comm(pid) != VSWITCHD:
+        raise not_it
+    ns = NetNS.open(f"/proc/{pid}/ns/net", f"{VSWITCHD} (pid {pid})")
+    try:
+        if _comm(pid) != VSWITCHD:
+            raise not_it
+        with inside(ns):
+            return NetlinkSocket(label=f"the namespace of {VSWITCHD}")
+    finally:
+        ns.close()
+
+
+def _vswitchd_pid() -> tuple[int, str]:
+    import os
+
+    rundir = os.environ.get("OVS_RUNDIR")
+    tried = []
+    for base in ((rundir,) if rundir else ()) + RUNDIRS:
+        path = f"{base}/{VSWITCHD}.pid"
+        tried.append(path)
+        try:
+            with open(path, "rb") as f:
+                text = f.read(32)
+        except OSError:
+            continue
+        word = text.strip()
+        if word.isdigit() and 0 < int(word) < 1 << 22:
+            return int(word), path
+        raise PipeworkError(
+            f"cannot tell which network namespace {VSWITCHD} runs in: {path} holds no pid"
+        )
+    raise PipeworkError(
+        f"cannot tell which network namespace {VSWITCHD} runs in: "
+        f"no pidfile ({', '.join(tried)}; is it running?)"
+    )
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read(64).decode("ascii", "replace").rstrip("\n")
+    except OSError:
+        return ""
 
 
 def is_pipework_port(external_ids: dict[str, str]) -> bool:
@@ -518,9 +592,10 @@ def ovsdb_map(value: object) -> dict[str, str]:
     }
 
 
-def _collect_bridges(found: Collection) -> None:
+def _collect_bridges(found: Collection, nl: NetlinkSocket) -> None:
     """Remove each OVS bridge pipework created whose only port is its own, and whose
-    kernel interface (if any) nobody configured; decided under the bridge lock."""
+    kernel interface (if any, in ovs-vswitchd's namespace: ``nl``) nobody configured;
+    decided under the bridge lock."""
     try:
         marked = [b for b in read_database().bridges if _marked(b)]
     except CommandError as exc:
@@ -529,35 +604,33 @@ def _collect_bridges(found: Collection) -> None:
     if marked:
         from .idle import under_gc_lock
 
-        under_gc_lock(found, "remove unused OVS bridges", lambda: _remove_idle(found))
+        under_gc_lock(found, "remove unused OVS bridges", lambda: _remove_idle(found, nl))
 
 
 def _marked(bridge: OvsRow) -> bool:
     return bridge.external_ids.get(BRIDGE_KEY) == BRIDGE_VALUE
 
 
-def _remove_idle(found: Collection) -> None:
-    from ..netlink.socket import NetlinkSocket
+def _remove_idle(found: Collection, nl: NetlinkSocket) -> None:
     from .idle import HostView
 
     db = read_database()  # again: an attach may have added a port before the lock
-    with NetlinkSocket() as nl:
-        view = HostView(nl)
-        links = {link.name: link for link in view.links}
-        for bridge in db.bridges:
-            if not _marked(bridge) or any(p.name != bridge.name for p in db.ports_of(bridge)):
-                continue
-            link = links.get(bridge.name)
-            if link is not None and view.in_use(link, ovs=True) is not None:
-                continue
-            try:
-                vsctl(
-                    "--if-exists",
-                    "del-br",
-                    bridge.name,
-                    what=f"remove unused OVS bridge {bridge.name}",
-                )
-            except CommandError as exc:
-                found.failed.append(str(exc))
-            else:
-                found.bridges.append(bridge.name)
+    view = HostView(nl)
+    links = {link.name: link for link in view.links}
+    for bridge in db.bridges:
+        if not _marked(bridge) or any(p.name != bridge.name for p in db.ports_of(bridge)):
+            continue
+        link = links.get(bridge.name)
+        if link is not None and view.in_use(link, ovs=True) is not None:
+            continue
+        try:
+            vsctl(
+                "--if-exists",
+                "del-br",
+                bridge.name,
+                what=f"remove unused OVS bridge {bridge.name}",
+            )
+        except CommandError as exc:
+            found.failed.append(str(exc))
+        else:
+            found.bridges.append(bridge.name)
