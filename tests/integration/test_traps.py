@@ -7,7 +7,10 @@ bridge that runs STP. See docs/traps.md.
 
 from __future__ import annotations
 
-from .conftest import in_ns, pipework, sh, wait_until
+import json
+import time
+
+from .conftest import PIPEWORK, in_ns, pipework, sh, wait_until
 
 
 def _pid(container: str) -> str:
@@ -57,3 +60,126 @@ def test_ipv6_address_in_a_docker_network_none_container(container, bridge_name,
         "default": "1",
         "eth1": "0",
     }
+
+
+# -- item 6: announcements on a bridge that runs STP -----------------------------------
+
+FORWARD_DELAY_CS = 200  # the smallest the kernel allows with STP on: 2 s
+
+
+def _stp_host(make_netns) -> tuple[str, str]:
+    """A netns standing in for the host, with a bridge running STP (forward delay 2 s)."""
+    host = make_netns()
+    br = "pwtstp0"
+    in_ns(
+        host,
+        "ip",
+        "link",
+        "add",
+        br,
+        "type",
+        "bridge",
+        "stp_state",
+        "1",
+        "forward_delay",
+        str(FORWARD_DELAY_CS),
+    )
+    in_ns(host, "ip", "link", "set", br, "up")
+    return host, br
+
+
+def _port_states(host: str, br: str) -> list[str]:
+    out = in_ns(host, "bridge", "-j", "link", "show", "master", br).stdout
+    return [str(p.get("state")) for p in json.loads(out or "[]")]
+
+
+def _neighbour_mac(ns: str, address: str) -> str | None:
+    out = in_ns(ns, "ip", "-j", "neigh", "show", address).stdout
+    entries = json.loads(out or "[]")
+    return str(entries[0].get("lladdr")) if entries else None
+
+
+def _guest_mac(ns: str) -> str:
+    return str(json.loads(in_ns(ns, "ip", "-j", "link", "show", "eth1").stdout)[0]["address"])
+
+
+def _peer_forwarding(make_netns, host: str, br: str) -> str:
+    peer = make_netns()
+    res = in_ns(
+        host,
+        PIPEWORK,
+        "attach",
+        f"netns:{peer}",
+        "--to",
+        br,
+        "--ip",
+        "198.51.100.1/24",
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: _port_states(host, br) == ["forwarding"], 8, "the peer's port to forward")
+    return peer
+
+
+def test_stp_port_announces_again_when_it_forwards(make_netns):
+    host, br = _stp_host(make_netns)
+    peer = _peer_forwarding(make_netns, host, br)
+    # the peer still has the address's previous owner
+    in_ns(
+        peer,
+        "ip",
+        "neigh",
+        "replace",
+        "198.51.100.10",
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "eth1",
+        "nud",
+        "stale",
+    )
+    guest = make_netns()
+    started = time.monotonic()
+    res = in_ns(
+        host,
+        PIPEWORK,
+        "attach",
+        f"netns:{guest}",
+        "--to",
+        br,
+        "--ip",
+        "198.51.100.10/24",
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert res.returncode == 0, res.stderr
+    assert "again when it forwards" in res.stderr
+    assert took < 2, f"the attach waited {took:.1f} s for STP"
+    # the announcement of the attach itself was dropped by the listening port
+    assert _neighbour_mac(peer, "198.51.100.10") == "02:00:00:00:00:99"
+    mac = _guest_mac(guest)
+    wait_until(
+        lambda: _neighbour_mac(peer, "198.51.100.10") == mac,
+        2 * FORWARD_DELAY_CS / 100 + 3,
+        "the peer to learn the guest's MAC",
+    )
+
+
+def test_reattach_with_a_new_mac_updates_the_peer(make_netns):
+    host, br = _stp_host(make_netns)
+    peer = _peer_forwarding(make_netns, host, br)
+    guest = make_netns()
+    first = ("attach", f"netns:{guest}", "--to", br, "--ip", "198.51.100.11/24")
+    assert in_ns(host, PIPEWORK, *first, "--mac", "02:00:00:00:01:01", check=False).returncode == 0
+    wait_until(lambda: _port_states(host, br) == ["forwarding"] * 2, 8, "the guest's port")
+    assert in_ns(peer, "ping", "-c", "1", "-W", "2", "198.51.100.11", check=False).returncode == 0
+    assert _neighbour_mac(peer, "198.51.100.11") == "02:00:00:00:01:01"
+    # within the peer's locktime of its last update: detach, attach with another MAC
+    assert in_ns(host, PIPEWORK, "detach", f"netns:{guest}", check=False).returncode == 0
+    res = in_ns(host, PIPEWORK, *first, "--mac", "02:00:00:00:01:02", check=False)
+    assert res.returncode == 0, res.stderr
+    wait_until(
+        lambda: _neighbour_mac(peer, "198.51.100.11") == "02:00:00:00:01:02",
+        2 * FORWARD_DELAY_CS / 100 + 3,
+        "the peer to learn the new MAC",
+    )

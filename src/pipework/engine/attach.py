@@ -6,6 +6,8 @@ AttachSpec -> drivers.choose() -> guests.resolve() -> plan.compose() -> executor
 
 from __future__ import annotations
 
+import sys
+
 from .. import drivers
 from .._lowlevel.runstate import InterfaceLock
 from ..errors import AlreadyAttached, PipeworkError
@@ -62,6 +64,7 @@ def attach_guest(
         ctx, warnings = _apply(spec, guest, host_nl, target, verbose)
         try:
             warnings += _after(ctx)
+            warnings += _firewall(ctx, verbose)
             return _result(ctx, warnings)
         finally:
             ctx.close()
@@ -95,6 +98,7 @@ def attach_many(
     results: list[Attachment | PipeworkError] = []
     targets: dict[str, HostTarget] = {}  # host interfaces already looked up
     announcer = HostAnnouncer()
+    bridges_seen: dict[tuple[str, bool], list[str]] = {}  # the firewall, read once a bridge
     with NetlinkSocket() as host:
         try:
             for first in range(0, len(specs), chunk):
@@ -108,6 +112,7 @@ def attach_many(
                         else:
                             done.append((len(results) - 1, *attached))
                     for index, ctx, _guest, notes in done:
+                        notes.extend(_firewall(ctx, verbose, bridges_seen))
                         if not announce:
                             results[index] = _result(ctx, notes)
                             continue
@@ -196,9 +201,48 @@ def _after(ctx: AttachContext) -> list[str]:
         mac = ctx.guest_link.address if ctx.guest_link else None
         if ctx.spec.addressing.addresses and mac:
             warnings += announce(ctx, mac)
+            if not_ready and "STP" in not_ready:
+                from .reannounce import schedule
+
+                later = schedule(ctx, mac)
+                if later:
+                    warnings[warnings.index(not_ready)] = later
     except (PipeworkError, OSError) as exc:
         warnings.append(f"the interface is ready, but announcing it failed: {exc}")
     return warnings
+
+
+def _firewall(
+    ctx: AttachContext, verbose: bool, seen: dict[tuple[str, bool], list[str]] | None = None
+) -> list[str]:
+    """On a bridge whose traffic crosses the firewall (br_netfilter), add pipework's
+    accept rule when asked (``--allow-forward``), then warn if the firewall still drops
+    what goes between the bridge's ports. Free when br_netfilter is off: one read of
+    /proc/sys; when it is on, the rulesets are read (docs/doctor.md says the cost)."""
+    bridge = ctx.uplink
+    if bridge is None or bridge.kind != "bridge":
+        return []
+    key = (bridge.name, ctx.spec.allow_forward)
+    if seen is not None:
+        if key not in seen:
+            seen[key] = _firewall(ctx, verbose)
+        return seen[key]
+    from ..doctor import forward
+
+    if not forward.br_netfilter_on():
+        return []
+    try:
+        if ctx.spec.allow_forward:
+            forward.note_rules(bridge.name)  # before the rules: detach must find them
+            for command in forward.allow_forward(bridge.name):
+                if verbose:
+                    from .._lowlevel.terminal import printable
+
+                    sys.stderr.write(f"+ {printable(command)}\n")
+        message = forward.warning(bridge.name)
+    except (PipeworkError, OSError) as exc:
+        return [f"the firewall of bridge {bridge.name} could not be read or changed: {exc}"]
+    return [message] if message else []
 
 
 def _addresses(ctx: AttachContext) -> tuple[IPInterface, ...]:

@@ -104,7 +104,14 @@ KIND_DATA = {
         ],
     ),
     "vlan": AttrTable("IFLA_VLAN", [(1, "IFLA_VLAN_ID", "u16"), (5, "IFLA_VLAN_PROTOCOL", "be16")]),
-    "bridge": AttrTable("IFLA_BR", [(7, "IFLA_BR_VLAN_FILTERING", "u8")]),
+    "bridge": AttrTable(
+        "IFLA_BR",
+        [
+            (1, "IFLA_BR_FORWARD_DELAY", "u32"),  # centiseconds
+            (5, "IFLA_BR_STP_STATE", "u32"),
+            (7, "IFLA_BR_VLAN_FILTERING", "u8"),
+        ],
+    ),
     # a unicast remote is IFLA_VXLAN_GROUP too (the kernel tells them apart by address)
     "vxlan": AttrTable(
         "IFLA_VXLAN",
