@@ -104,6 +104,9 @@ class AttachSpec(Record):
     vxlan_local: IPAddress | None = None  # the source address on the underlay
     vxlan_dstport: int | None = None  # UDP destination port (None: 4789)
     vxlan_dev: str | None = None  # the underlay device (None: the route to the remote's)
+    #: add the firewall's accept rule for traffic within the bridge (br_netfilter on and
+    #: a FORWARD chain dropping it); removed with the bridge's last port (doctor.forward)
+    allow_forward: bool = False
 
     def __post_init__(self) -> None:
         _validate_spec(self)
@@ -153,7 +156,7 @@ def _validate_spec(spec: AttachSpec) -> None:
     if spec.macvlan_mode is not None and spec.ipvlan_mode is not None:
         raise UsageError("a macvlan mode and an ipvlan mode exclude each other")
     _validate_vxlan(spec)
-    for flag in ("create_bridge", "direct_phys", "force", "vlan_filtering"):
+    for flag in ("create_bridge", "direct_phys", "force", "vlan_filtering", "allow_forward"):
         if type(getattr(spec, flag)) is not bool:
             raise UsageError(f"{flag} must be True or False, not {getattr(spec, flag)!r}")
     addressing = spec.addressing

@@ -74,7 +74,8 @@ filtering on a Linux bridge pipework did not create; --dns write the lease's DNS
 servers into the guest's resolv.conf and --dhcp-timeout S bound the built-in
 DHCP client (dhcp, dhcp-f: dhcp-f keeps renewing the lease). vxlan<VNI> joins a
 VXLAN segment across hosts: --remote ADDR or --group ADDR, --local ADDR,
---dstport PORT (4789), --vxlan-dev DEV (the underlay device).
+--dstport PORT (4789), --vxlan-dev DEV (the underlay device). --allow-forward
+adds the firewall's accept rule for traffic within the bridge (docs/doctor.md).
 Also: pipework link GUEST_A[:IF] GUEST_B[:IF] joins two guests directly; pipework
 gc removes what vanished guests left behind.
 """
@@ -179,6 +180,7 @@ _FLAGS = {
     "--force": "force",
     "--vlan-filtering": "vlan_filtering",
     "--dns": "dns",
+    "--allow-forward": "allow_forward",
 }
 #: options with a word as value (checked by the AttachSpec) -> AttachSpec field
 _VALUED = {
@@ -371,6 +373,7 @@ def _parse_attach(first: str, args: list[str], opts: dict[str, object]) -> Attac
         direct_phys=bool(opts.get("direct_phys")),
         force=bool(opts.get("force")),
         vlan_filtering=bool(opts.get("vlan_filtering")),
+        allow_forward=bool(opts.get("allow_forward")),
         macvlan_mode=_word(opts, "macvlan_mode"),
         ipvlan_mode=_word(opts, "ipvlan_mode"),
         ovs_datapath=_word(opts, "ovs_datapath"),

@@ -107,6 +107,11 @@ VERBS = {
                 "TYPE",
             ),
             Opt("--direct-phys", "move the host interface itself into the guest"),
+            Opt(
+                "--allow-forward",
+                "a bridge whose traffic the firewall drops (br_netfilter): add pipework's "
+                "accept rule for traffic within it (see docs/doctor.md)",
+            ),
             Opt("--remote", "vxlan: the other host's underlay address", "ADDR"),
             Opt("--group", "vxlan: a multicast group instead of --remote", "ADDR"),
             Opt("--local", "vxlan: the source address on the underlay", "ADDR"),
@@ -368,6 +373,7 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
         macvlan_mode=str(values["macvlan_mode"]) if values.get("macvlan_mode") else None,
         ipvlan_mode=str(values["ipvlan_mode"]) if values.get("ipvlan_mode") else None,
         vlan_filtering=bool(values.get("vlan_filtering")),
+        allow_forward=bool(values.get("allow_forward")),
         ovs_datapath=str(values["ovs_datapath"]) if values.get("ovs_datapath") else None,
         vni=vni,
         **vxlan_fields(values),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ..model import Guest
     from ..names import GuestRef
+    from ..netlink.messages import Link
 
 
 def _same_guest(label: str, ref: GuestRef) -> bool:
@@ -74,6 +75,7 @@ def detach_resolved(
     with NetlinkSocket() as host:
         links = host.links()
         names = {link.index: link.name for link in links}
+        bridges: dict[int, str] = {}  # the bridges a removed port was on
         for link in links:
             mark = parse_veth_mark(link.alias)
             if mark is None:
@@ -90,7 +92,29 @@ def detach_resolved(
                 kind.release(link)
             host.delete_link(link.index, obj=f"veth {link.name}")
             removed.append(link.name)
+            if link.master in names:
+                bridges[link.master] = names[link.master]
+        for index, bridge in bridges.items():
+            _release_forward(index, bridge, links, removed, verbose)
     return removed
+
+
+def _release_forward(
+    index: int, bridge: str, links: list[Link], removed: list[str], verbose: bool
+) -> None:
+    """The last port pipework attached to ``bridge`` is gone: pipework's accept rule
+    for it (``--allow-forward``) goes too. A note left by the attach says whether
+    there is one, so a detach never spawns a firewall tool for nothing."""
+    from ..doctor import forward
+
+    if not forward.has_note(bridge):
+        return
+    for link in links:
+        if link.master == index and link.name not in removed and parse_veth_mark(link.alias):
+            return  # another guest still uses the bridge
+    for command in forward.remove_forward(bridge):
+        _say(verbose, command)
+    forward.drop_note(bridge)
 
 
 def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -> list[str]:

@@ -39,6 +39,7 @@ def collect() -> Collected:
     leases = state.stale()
     for name in leases:
         state.remove(name)
+    found.failed += _forward_rules()
     return {
         "removed": found.removed,
         "bridges": found.bridges,
@@ -46,3 +47,24 @@ def collect() -> Collected:
         "dhcp_state": leases,
         "failed": found.failed,
     }
+
+
+def _forward_rules() -> list[str]:
+    """pipework's accept rules (``--allow-forward``) of bridges with no port pipework
+    attached any more (or gone: gc may just have removed them); the failures."""
+    from ..doctor import forward
+
+    if not forward.noted_bridges():
+        return []
+    from ..marks import parse_veth_mark
+    from ..netlink.socket import NetlinkSocket
+
+    with NetlinkSocket() as nl:
+        links = nl.links(obj="for gc")
+    names = {link.index: link.name for link in links}
+    in_use = frozenset(
+        names[link.master]
+        for link in links
+        if link.master in names and parse_veth_mark(link.alias) is not None
+    )
+    return forward.collect(in_use)[1]

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         error: NotRequired[str]  # the guest could not be resolved: why
         chosen: NotRequired[ChosenReport]
         interfaces: NotRequired[list[InterfaceReport]]
+        warnings: NotRequired[list[str]]  # host traps breaking its attachments (doctor)
 
 
 def inspect(ref: GuestRef) -> InspectReport:
@@ -111,7 +112,21 @@ def inspect(ref: GuestRef) -> InspectReport:
                 interface["segment"] = seen.segment
             interfaces.append(interface)
         report["interfaces"] = interfaces
+        warnings = _host_traps({s.bridge for s in attached.values() if s.bridge})
+        if warnings:
+            report["warnings"] = warnings
     return report
+
+
+def _host_traps(bridges: set[str]) -> list[str]:
+    """What in the host breaks the guest's attachments: the firewall dropping traffic
+    within its bridges (br_netfilter; the same warning as attach's)."""
+    from ..doctor import forward
+
+    if not bridges or not forward.br_netfilter_on():
+        return []
+    found = [forward.warning(bridge) for bridge in sorted(bridges)]
+    return [w for w in found if w]
 
 
 def render(report: InspectReport) -> str:
@@ -138,4 +153,5 @@ def render(report: InspectReport) -> str:
             attached += f" on {i['segment']['summary']}"
         addrs = ", ".join(i["addresses"]) or "no address"
         lines.append(f"    {i['name']}: {i['state']}, {i['mac'] or 'no MAC'}, {addrs}{attached}")
+    lines += [f"  warning: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)
