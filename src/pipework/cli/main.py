@@ -31,6 +31,10 @@ def run(argv: Sequence[str]) -> int:
         from ..cni.install import run_cni_verb
 
         return run_cni_verb(args[1:])
+    if args and args[0] == "vagrant-lxc":
+        from ..ops.vagrant_lxc import run_vagrant_lxc_verb
+
+        return run_vagrant_lxc_verb(args[1:])
     from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
 
     if not args:
