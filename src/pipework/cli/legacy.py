@@ -199,7 +199,7 @@ _VXLAN = {
 
 
 #: options after the host interface that take a value (the guest comes after them)
-_VALUE_OPTIONS = ("-i", "-l", "-a", "--mtu", "--dhcp-timeout", *_VALUED, *_VXLAN)
+VALUE_OPTIONS = ("-i", "-l", "-a", "--mtu", "--dhcp-timeout", *_VALUED, *_VXLAN)
 
 
 def insert_guest(words: list[str], guest: str) -> list[str]:
@@ -211,10 +211,10 @@ def insert_guest(words: list[str], guest: str) -> list[str]:
         if words[i] == "--":
             i += 1
             break
-        i += 2 if words[i] in _VALUE_OPTIONS else 1
+        i += 2 if words[i] in VALUE_OPTIONS else 1
     i += 1  # the host interface
     while i < len(words) and words[i].startswith("-"):
-        i += 2 if words[i] in _VALUE_OPTIONS else 1
+        i += 2 if words[i] in VALUE_OPTIONS else 1
     return [*words[:i], guest, *words[i:]]
 
 

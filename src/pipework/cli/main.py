@@ -14,9 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-VERSION = "0.1.0"
-
-
 #: the modern verbs; anything else is the original command line
 VERBS = ("attach", "detach", "ls", "inspect", "link", "gc", "apply", "watch", "graph", "up", "down")
 
@@ -35,6 +32,18 @@ def run(argv: Sequence[str]) -> int:
         from ..ops.vagrant_lxc import run_vagrant_lxc_verb
 
         return run_vagrant_lxc_verb(args[1:])
+    if args and args[0] == "__complete":
+        from .completion import run_complete
+
+        return run_complete(args[1:])
+    if args and args[0] == "completion":
+        from .completion import run_completion_verb
+
+        return run_completion_verb(args[1:])
+    if args and args[0] == "man":
+        from .manpage import run_man_verb
+
+        return run_man_verb(args[1:])
     from .legacy import USAGE, AttachCommand, HelpCommand, PassthroughCommand, parse_legacy
 
     if not args:
@@ -43,7 +52,9 @@ def run(argv: Sequence[str]) -> int:
     if args[0] == "--version":
         if len(args) > 1:
             raise UsageError(f"--version takes no arguments, got {args[1]!r}")
-        sys.stdout.write(f"pipework {VERSION}\n")
+        from .version import package_version
+
+        sys.stdout.write(f"pipework {package_version()}\n")
         return 0
     if args[0] in VERBS:
         from .verbs import run_verb
