@@ -47,6 +47,11 @@ class DirectDriver(Driver):
                 f"{name} is a {link.kind or 'port of a bridge'}; --direct-phys moves a NIC "
                 "that nothing else uses"
             )
+        from .wireless import direct_refusal, wireless_phy
+
+        phy = wireless_phy(link.name)
+        if phy is not None:  # netns-local: the kernel would refuse the move (EINVAL)
+            raise HostStateError(direct_refusal(link.name, phy))
         return True
 
     def plan(self, ctx: AttachContext) -> list[Step]:
