@@ -30,7 +30,9 @@ import pytest
 
 REQUIRE_ALL = os.environ.get("PIPEWORK_REQUIRE_ALL") == "1"
 BIN = Path(sys.executable).parent
-PIPEWORK = str(BIN / "pipework")
+# PIPEWORK_COMMAND runs the tests against another build of the command (scripts/test
+# runs a subset again against the single-file build/pipework.pyz).
+PIPEWORK = os.environ.get("PIPEWORK_COMMAND") or str(BIN / "pipework")
 
 
 def require(condition: object, reason: str) -> None:

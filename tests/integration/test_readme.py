@@ -11,7 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from .conftest import PIPEWORK, have, link, require, sh
+from .conftest import BIN, PIPEWORK, have, link, require, sh
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 NAMES = ("demo1", "demo2")
@@ -99,7 +99,7 @@ def test_readme_usage_examples_run_as_written(cleanup):
     # The Python API example.
     code = _blocks(_readme(), "python")[0]
     res = subprocess.run(
-        [str(Path(PIPEWORK).parent / "python"), "-c", code],
+        [str(BIN / "python"), "-c", code],
         capture_output=True,
         text=True,
         check=False,
