@@ -247,3 +247,20 @@ def test_readme_vagrant_lxc_lines_are_the_docs_ones():
     readme = [line.split("#")[0].split() for line in _doc_commands(section)]
     docs = [line.split("#")[0].split() for line in _doc_commands(DOCS.read_text())]
     assert readme and all(words in docs or "devenv" in words for words in readme), readme
+
+
+def test_install_warns_when_others_than_root_may_change_the_command(gem_script, tmp_path):
+    # a copy of the command in a directory owned by nobody: whoever that is runs as root
+    # whenever vagrant-lxc runs the script
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    os.chown(loose, 65534, 65534)
+    tool = loose / "pipework"
+    shutil.copy2(PIPEWORK, tool)
+    res = sh(str(tool), "vagrant-lxc", "install", "--path", str(gem_script), check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == (
+        f"pipework: warning: {loose} may be changed by others than root, and vagrant-lxc "
+        "runs it as root: install pipework where only root can write\n"
+    )
+    assert pipework("vagrant-lxc", "install", "--path", str(gem_script)).stderr == ""

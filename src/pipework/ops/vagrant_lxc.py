@@ -66,6 +66,13 @@ def run_vagrant_lxc_verb(args: list[str]) -> int:
         sys.stdout.write(line + "\n")
         return 0 if installed else 3
     sys.stdout.write((target.install() if verb == "install" else target.uninstall()) + "\n")
+    command = target.ours()
+    loose = writable_by_others(command[0]) if verb == "install" and command else None
+    if loose:
+        sys.stderr.write(
+            f"pipework: warning: {loose} may be changed by others than root, and vagrant-lxc "
+            "runs it as root: install pipework where only root can write\n"
+        )
     return 0
 
 
@@ -185,6 +192,27 @@ def this_pipework() -> list[str]:
         if zipfile.is_zipfile(path):  # a .pyz run as ``python3 pipework.pyz``
             return [sys.executable, "-I", "-S", path]
     return [sys.executable, "-I", "-m", "pipework"]
+
+
+def writable_by_others(path: str) -> str | None:
+    """The first of ``path`` and the directories above it that a user other than root
+    may change (owns it, or may write it: a sticky directory's entries excepted)."""
+    import stat
+
+    current = os.path.abspath(path)
+    for _ in range(256):  # bounded: a path has at most PATH_MAX/2 components
+        try:
+            info = os.stat(current)
+        except OSError:
+            return None
+        sticky = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+        if info.st_uid != 0 or (info.st_mode & 0o022 and not sticky):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+    return None
 
 
 def wrapper_text(command: list[str]) -> str:
