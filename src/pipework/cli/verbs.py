@@ -159,10 +159,10 @@ def _gc(command: ModernCommand) -> int:
     collected = collect()
     removed, bridges = collected["removed"], collected["bridges"]
     leases, failed = collected["dhcp_state"], collected["failed"]
-    records = collected["records"]
+    records, clients = collected["records"], collected["dhcp_clients"]
     if command.flag("json"):
         _print_json(collected)
-    elif removed or bridges or leases or records:
+    elif removed or bridges or leases or records or clients:
         if removed:
             _print(f"removed stale OVS ports: {', '.join(removed)}")
         if bridges:
@@ -171,6 +171,8 @@ def _gc(command: ModernCommand) -> int:
             _print(f"removed the state of dead DHCP renewal processes: {', '.join(leases)}")
         if records:
             _print(f"forgot the NICs moved into guests that are gone: {', '.join(records)}")
+        for client in clients:
+            _print(f"stopped the DHCP client {client}")
     elif not failed:
         sys.stdout.write("nothing to collect\n")
     # everything else was collected all the same; each thing that could not be is

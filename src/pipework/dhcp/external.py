@@ -37,6 +37,7 @@ import stat
 
 from ..errors import CommandError
 from ..steps import Step
+from . import orphans
 from .paths import SANDBOX_DIR, key
 
 TYPE_CHECKING = False
@@ -104,7 +105,9 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
     os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)
     what = f"{dhcp.client} on {ctx.spec.container_ifname} in {ctx.guest.label}"
     name = key(ctx.guest.netns.inode, ctx.spec.container_ifname)
-    _mark(name)
+    # what gc needs to stop a kept client once its guest is gone (orphans.py)
+    record = orphans.record_for(ctx, dhcp.client)
+    orphans.write(name, record)
     try:
         with inside(ctx.guest.netns):  # the child inherits the namespace of this thread
             status = subprocess.call(
@@ -115,6 +118,8 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
     if status != 0:
         raise CommandError(f"{what} exited with status {status}: no lease", returncode=1)
     inode, ifname = ctx.guest.netns.inode, ctx.spec.container_ifname
+    # the clients now running, by pid and start time: the only processes gc may stop
+    orphans.write(name, orphans.with_clients(record, orphans.sandboxed(inode, name)))
     # a client left running (dhcpcd, the -f forms) goes if a later step fails
     rollback.push(f"kill the {dhcp.client} pipework started", lambda: _stop(inode, ifname))
     if dhcp.client == "dhclient" and not dhcp.foreground:
@@ -126,11 +131,6 @@ def _run(ctx: AttachContext, dhcp: DhcpRequest, argv: list[str], rollback: Rollb
 
 def _stop(inode: int, ifname: str) -> None:
     stop_clients(inode, ifname)
-
-
-def _mark(name: str) -> None:
-    fd = os.open(f"{SANDBOX_DIR}/{name}", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    os.close(fd)
 
 
 def _unmark(name: str) -> None:
@@ -217,20 +217,12 @@ def stop_clients(netns_inode: int, ifname: str) -> list[int]:
     import signal
 
     name = key(netns_inode, ifname)
-    mount_point = f" {SANDBOX_DIR}/{name} ".encode()
     stopped = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in orphans.sandboxed(netns_inode, name):
         try:
-            if os.stat(f"/proc/{entry}/ns/net").st_ino != netns_inode:
-                continue
-            with open(f"/proc/{entry}/mountinfo", "rb") as f:
-                if mount_point not in f.read():
-                    continue
-            os.kill(int(entry), signal.SIGTERM)
-            stopped.append(int(entry))
+            os.kill(pid, signal.SIGTERM)
         except OSError:
             continue
+        stopped.append(pid)
     _unmark(name)
     return stopped

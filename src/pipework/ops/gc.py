@@ -3,7 +3,9 @@
 The kernel removes a dead guest's interfaces by itself; what outlives them is
 state kept elsewhere: each driver's (Open vSwitch ports whose interface is gone,
 in OVS's database; the bridges pipework created that nothing uses any more) and
-the state files of DHCP renewal processes that were killed.
+the state files of DHCP renewal processes that were killed, and the external DHCP
+clients pipework kept running for a guest that is gone (they alone keep its
+network namespace, and its address, alive: dhcp/orphans.py).
 
 One failure does not stop the rest: every driver collects, each failure is
 recorded (naming the object and the error) and reported at the end.
@@ -22,15 +24,20 @@ if TYPE_CHECKING:
         bridges: list[str]  # the unused bridges pipework created that were removed
         records: list[str]  # records of moved NICs whose guest is gone (drivers/direct)
         dhcp_state: list[str]  # the keys of renewal processes whose files were removed
+        dhcp_clients: list[str]  # external clients pipework kept, stopped: their guest is gone
         failed: list[str]  # what could not be removed: one line each, object and error
 
 
 def collect() -> Collected:
     from ..dhcp import state
+    from ..dhcp.orphans import stop_orphans
     from ..drivers.idle import Collection
     from ..errors import PipeworkError
 
     found = Collection()
+    # first: a stopped client frees its namespace, and the ports in it
+    clients, failed = stop_orphans()
+    found.failed += failed
     for kind in drivers.all_drivers():
         try:
             kind.collect_into(found)
@@ -45,6 +52,7 @@ def collect() -> Collected:
         "bridges": found.bridges,
         "records": found.records,
         "dhcp_state": leases,
+        "dhcp_clients": clients,
         "failed": found.failed,
     }
 

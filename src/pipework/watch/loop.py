@@ -35,6 +35,10 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
 #: a started guest not running yet is tried again at these delays (seconds)
 RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 GC_AFTER_EVENTS, GC_EVERY = 5.0, 60.0
+#: seconds between looks for kept DHCP clients of guests that are gone: cheap (a
+#: directory of records), and a stop is no event here (only starts are followed),
+#: while such a client keeps a dead guest's address answering
+ORPHANS_EVERY = 3.0
 
 
 def make_sources(directory: str) -> list[Source]:
@@ -93,6 +97,7 @@ class Watcher:
         #: (when, attempt, guests) of started guests to look at again
         self.pending: list[tuple[float, int, list[GuestRef]]] = []
         self.last_gc = 0.0
+        self.last_orphans = 0.0
         self.events_since_gc = False
 
     def start(self) -> Tally:
@@ -183,6 +188,7 @@ class Watcher:
         now = time.monotonic()
         deadlines = list(self.retry_at.values()) + [when for when, _, _ in self.pending]
         deadlines.append(self.last_gc + GC_EVERY)
+        deadlines.append(self.last_orphans + ORPHANS_EVERY)
         if until is not None:
             deadlines.append(until)
         return max(0.0, min(deadlines) - now)
@@ -221,6 +227,8 @@ class Watcher:
         self.events_since_gc = self.events_since_gc or events
         wait = GC_AFTER_EVENTS if self.events_since_gc else GC_EVERY
         if now - self.last_gc < wait:
+            if now - self.last_orphans >= ORPHANS_EVERY:
+                self._stop_orphans(now)
             return
         self.last_gc = now
         self.events_since_gc = False
@@ -231,10 +239,23 @@ class Watcher:
         except PipeworkError as exc:
             self.log.say("failed", f"gc: {exc}")
             return
+        self.last_orphans = now  # (collect stops them too)
         for key in ("removed", "bridges", "records", "dhcp_state"):
             for what in collected[key]:
                 self.log.say("collected", f"{what} (what a guest that is gone left behind)")
+        for what in collected["dhcp_clients"]:
+            self.log.say("collected", f"stopped the DHCP client {what}")
         for line in collected["failed"]:
+            self.log.say("failed", f"gc: {line}")
+
+    def _stop_orphans(self, now: float) -> None:
+        from ..dhcp.orphans import stop_orphans
+
+        self.last_orphans = now
+        stopped, failed = stop_orphans()
+        for what in stopped:
+            self.log.say("collected", f"stopped the DHCP client {what}")
+        for line in failed:
             self.log.say("failed", f"gc: {line}")
 
     def close(self) -> None:
