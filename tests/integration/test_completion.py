@@ -5,12 +5,16 @@ bash and zsh running the scripts ``pipework completion`` prints."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from tests.unit.test_cli_docs import bash_complete as bash
 from tests.unit.test_cli_docs import completion_scripts
 from tests.unit.test_cli_docs import zsh_complete as zsh
+
+from pipework.cli import catalog
 
 from .conftest import BIN, have, require, sh, unique
 
@@ -81,3 +85,24 @@ def test_zsh_offers_bridges_and_netns_with_what_they_are(scripts, make_netns, ma
         scripts["zsh"], "pipework", "attach", "x", "--to", ""
     )
     assert zsh_complete(scripts["zsh"], "pipework", "attach", ns) == [f"{ns}:network namespace"]
+
+
+def test_the_pyz_completes_every_verb_and_prints_the_manual(tmp_path):
+    """In the single-file build the catalogue reads main.py from inside the zip."""
+    build = Path(__file__).resolve().parents[2] / "scripts" / "build-pyz"
+    require(build.exists(), "scripts/build-pyz is not in this tree")
+    pyz = tmp_path / "pipework"
+    subprocess.run([sys.executable, str(build), str(pyz)], check=True, capture_output=True)
+    env = {**ENV, "PATH": f"{tmp_path}:{ENV['PATH']}"}
+    from_pyz = bash(completion_scripts(tmp_path, env)["bash"], "pipework", "", env=env)
+    assert set(catalog.verb_names()) <= set(from_pyz)
+    assert bash(completion_scripts(tmp_path, env)["bash"], "pipework", "cni", "", env=env) == [
+        "install", "uninstall",
+    ]  # fmt: skip
+    page = subprocess.run([str(pyz), "man"], capture_output=True, text=True, check=True).stdout
+    assert (
+        page
+        == subprocess.run(
+            ["pipework", "man"], capture_output=True, text=True, env=ENV, check=True
+        ).stdout
+    )

@@ -96,12 +96,9 @@ def dispatch() -> dict[str, tuple[str, str]]:
     modern verb (``args[0] in VERBS``). Read from main's source, not imported: main
     imports the modules that import this one."""
     import ast
-    from importlib.util import find_spec
 
     package = __name__.rpartition(".")[0]
-    spec = find_spec(f"{package}.main")
-    loader = spec.loader if spec is not None else None
-    source = loader.get_source(spec.name) if loader is not None and spec is not None else None  # type: ignore[attr-defined]
+    source = _source_of(f"{package}.main")
     if not source:
         return {}
     tree = ast.parse(source)
@@ -118,6 +115,37 @@ def dispatch() -> dict[str, tuple[str, str]]:
                 if isinstance(branch, ast.If):
                     _read_branch(branch, package, modern, found)
     return found
+
+
+def _source_of(name: str) -> str | None:
+    """A module's source, from its loader, else from where it was found: a file, or
+    a member of the zip it came from (``ARCHIVE/pipework/cli/main.py``: the .pyz)."""
+    import os
+    from importlib.util import find_spec
+
+    spec = find_spec(name)
+    if spec is None:
+        return None
+    try:
+        source: str | None = spec.loader.get_source(name)  # type: ignore[union-attr]
+    except (ImportError, AttributeError):
+        source = None
+    if source or not spec.origin:
+        return source
+    archive, inner = spec.origin, ""
+    while archive and not os.path.isfile(archive):
+        archive, _, part = archive.rpartition("/")
+        inner = f"{part}/{inner}" if inner else part
+    try:
+        if not inner:
+            with open(archive, encoding="utf-8") as f:
+                return f.read()
+        import zipfile
+
+        with zipfile.ZipFile(archive) as z:
+            return z.read(inner).decode("utf-8")
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _strings(node: ast.expr) -> list[str]:
