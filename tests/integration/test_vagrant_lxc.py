@@ -264,3 +264,26 @@ def test_install_warns_when_others_than_root_may_change_the_command(gem_script, 
         "runs it as root: install pipework where only root can write\n"
     )
     assert pipework("vagrant-lxc", "install", "--path", str(gem_script)).stderr == ""
+
+
+def test_a_missing_original_is_said_and_not_replaced(gem_script):
+    gem_script.unlink()
+    res = pipework("vagrant-lxc", "status", "--path", str(gem_script))
+    assert res.returncode == 3 and res.stdout.startswith("original missing:"), res
+    res = pipework("vagrant-lxc", "install", "--path", str(gem_script))
+    assert res.returncode == 1 and "does not exist" in res.stderr, res
+    assert list(gem_script.parent.iterdir()) == []
+
+
+def test_concurrent_installs_leave_one_wrapper_and_one_diversion(debian_script):
+    procs = [
+        subprocess.Popen([PIPEWORK, "vagrant-lxc", "install"], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, outputs
+    assert sum(out.startswith("installed:") for out in outputs) == 1, outputs
+    assert diverted_by(debian_script.path) == "pipework"
+    assert sha256(debian_script.path + ".distrib") == debian_script.sha
+    assert pipework("vagrant-lxc", "uninstall").returncode == 0
+    assert sha256(debian_script.path) == debian_script.sha

@@ -60,13 +60,15 @@ def run_vagrant_lxc_verb(args: list[str]) -> int:
     if verb not in ("install", "uninstall", "status"):
         raise UsageError(f"unknown vagrant-lxc verb {verb!r}: install, uninstall or status")
     path = _parse_path(verb, rest)
-    target = Target.examine(path if path is not None else locate())
+    path = path if path is not None else locate()
     if verb == "status":
-        line, installed = target.status()
+        line, installed = Target.examine(path).status()
         sys.stdout.write(line + "\n")
         return 0 if installed else 3
-    sys.stdout.write((target.install() if verb == "install" else target.uninstall()) + "\n")
-    command = target.ours()
+    with _locked(os.path.dirname(path)):  # a second install or uninstall waits for this one
+        target = Target.examine(path)
+        sys.stdout.write((target.install() if verb == "install" else target.uninstall()) + "\n")
+        command = target.ours()
     loose = writable_by_others(command[0]) if verb == "install" and command else None
     if loose:
         sys.stderr.write(
@@ -74,6 +76,26 @@ def run_vagrant_lxc_verb(args: list[str]) -> int:
             "runs it as root: install pipework where only root can write\n"
         )
     return 0
+
+
+class _locked:
+    """An exclusive ``flock`` on a directory, held for a with-block."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        try:
+            self.fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise HostStateError(f"cannot open {self.directory}: {exc.strerror}") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
 
 
 def _parse_path(verb: str, rest: list[str]) -> str | None:
