@@ -44,6 +44,11 @@ class Entry(Record):
     #: what each line of the synopsis does, when the help says it on that line
     does: tuple[str, ...] = ()
 
+    def brief(self) -> str:
+        """What it does, in a few words: its help's first line's, else its first sentence."""
+        said = next((d for d in self.does if d), "")
+        return said or self.summary.split(". ", 1)[0].split(": ", 1)[0].rstrip(".")
+
     def option(self, name: str) -> Option | None:
         for opt in self.options:
             if name in opt.names:
@@ -91,10 +96,16 @@ def entry(verb: str) -> Entry:
     return parse_help(verb, help_text(*target))
 
 
+#: main's dispatch, read once per process
+_DISPATCH: dict[str, tuple[str, str]] = {}
+
+
 def dispatch() -> dict[str, tuple[str, str]]:
     """{verb: (module, function)} as ``cli.main.run`` dispatches them; ("", "") for a
     modern verb (``args[0] in VERBS``). Read from main's source, not imported: main
     imports the modules that import this one."""
+    if _DISPATCH:
+        return _DISPATCH
     import ast
 
     package = __name__.rpartition(".")[0]
@@ -114,6 +125,7 @@ def dispatch() -> dict[str, tuple[str, str]]:
             for branch in ast.walk(node):
                 if isinstance(branch, ast.If):
                     _read_branch(branch, package, modern, found)
+    _DISPATCH.update(found)
     return found
 
 
@@ -193,21 +205,20 @@ def _read_branch(
 
 
 def help_text(module: str, function: str) -> str:
-    """What ``function(["--help"])`` prints: a self-parsing verb's own help."""
+    """What ``function(["--help"])`` prints: a self-parsing verb's own help ("" when
+    it fails: the verb is then undocumented, which tests/unit/test_cli_docs.py
+    refuses)."""
     import io
     import sys
     from importlib import import_module
 
-    from ..errors import PipeworkError
-
-    run = getattr(import_module(module), function)
     saved = sys.stdout, sys.stderr
     out, err = io.StringIO(), io.StringIO()
     sys.stdout, sys.stderr = out, err
     try:
-        run(["--help"])
-    except (PipeworkError, SystemExit):
-        pass
+        getattr(import_module(module), function)(["--help"])
+    except (Exception, SystemExit):
+        return ""
     finally:
         sys.stdout, sys.stderr = saved
     return out.getvalue() or err.getvalue()
@@ -220,8 +231,17 @@ def parse_help(verb: str, text: str) -> Entry:
     said: list[str] = []
     prose: list[str] = []
     described: dict[str, Option] = {}
+    examples: list[str] = []
+    heading = ""
     for line in text.splitlines():
         stripped = line.strip()
+        if heading.startswith("example") and line.startswith(" ") and stripped:
+            examples.append(stripped)
+            continue
+        if stripped.endswith(":") and len(stripped.split()) <= 2:  # "example:", "options:"
+            heading = stripped.lower()
+            continue
+        heading = ""
         if stripped.lower().startswith("usage:"):
             stripped = stripped[len("usage:") :].strip()
         if stripped.startswith(f"pipework {verb}"):
@@ -233,7 +253,7 @@ def parse_help(verb: str, text: str) -> Entry:
         if match:
             names = tuple(n.strip() for n in match.group(1).split(","))
             described[names[-1]] = Option(names, match.group(2), match.group(3))
-        elif stripped and not stripped.endswith(":"):
+        elif stripped:
             prose.append(stripped)
     text = " ".join(prose)
     options: dict[str, Option] = {}
@@ -266,6 +286,7 @@ def parse_help(verb: str, text: str) -> Entry:
         tuple(options.values()),
         tuple(positionals),
         tuple(subcommands),
+        "\n".join(examples),
         does=tuple(said) or ("",),
     )
 

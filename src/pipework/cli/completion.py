@@ -220,7 +220,7 @@ def _candidates(before: list[str], current: str, *, describe: bool) -> list[tupl
     if not before and not current.startswith("-"):
         from .legacy import PASSTHROUGH
 
-        found = [(v, _first_sentence(catalog.entry(v).summary) if describe else "") for v in verbs]
+        found = [(v, _short(catalog.entry(v).brief()) if describe else "") for v in verbs]
         found += [(p, f"run {' '.join(PASSTHROUGH[p])} inside a guest") for p in PASSTHROUGH]
         return found + bridges()
     legacy = not before or before[0] not in verbs
@@ -243,7 +243,7 @@ def _candidates(before: list[str], current: str, *, describe: bool) -> list[tupl
         return _values(waiting.metavar or "", waiting.choices, current)
     if current.startswith("-"):
         return [
-            (name, _first_sentence(o.help) if describe else "")
+            (name, _short(o.help.split(". ", 1)[0]) if describe else "")
             for o in entry.options
             if o.repeat or not set(o.names) & set(given)
             for name in o.names
@@ -260,9 +260,8 @@ def _candidates(before: list[str], current: str, *, describe: bool) -> list[tupl
     return []
 
 
-def _first_sentence(text: str) -> str:
-    sentence = text.split(". ", 1)[0].split(": ", 1)[0].rstrip(".")
-    return sentence if len(sentence) <= 70 else sentence[:67] + "..."
+def _short(text: str) -> str:
+    return text if len(text) <= 70 else text[:67] + "..."
 
 
 def _values(metavar: str, choices: tuple[str, ...], current: str) -> list[tuple[str, str]] | str:
@@ -276,6 +275,8 @@ def _values(metavar: str, choices: tuple[str, ...], current: str) -> list[tuple[
         return guests()
     if kind in ("HOSTIF", "BRIDGE"):
         return bridges()
+    if kind == "NIC":
+        return [(n, "interface") for n in _links() if n != "lo"]
     if kind in _FILES:
         return ":files"
     if kind == "DIR":
@@ -291,15 +292,19 @@ def _safe(name: str) -> bool:
 def bridges() -> list[tuple[str, str]]:
     """The host's Linux bridges (sysfs) and OVS bridges (ovs-vsctl list-br)."""
     found = []
-    try:
-        names = sorted(os.listdir("/sys/class/net"))[:_MAX_NAMES]
-    except OSError:
-        names = []
-    for name in names:
+    for name in _links():
         if os.path.isdir(f"/sys/class/net/{name}/bridge"):
             found.append((name, "Linux bridge"))
     found += [(name, "OVS bridge") for name in _ovs_bridges()]
     return [(n, what) for n, what in found if _safe(n)]
+
+
+def _links() -> list[str]:
+    """The host's interfaces, by name."""
+    try:
+        return [n for n in sorted(os.listdir("/sys/class/net"))[:_MAX_NAMES] if _safe(n)]
+    except OSError:
+        return []
 
 
 def _ovs_bridges() -> list[str]:
