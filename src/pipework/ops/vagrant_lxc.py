@@ -456,10 +456,12 @@ class Target:
             self._divert("--remove")
 
     def _divert(self, action: str) -> None:
-        # no --rename: the files are moved here, so that FILE is never missing
-        argv = ["dpkg-divert", "--package", PACKAGE, "--divert", self.kept_at, action, self.path]
-        if action == "--remove":
-            argv = ["dpkg-divert", "--package", PACKAGE, action, self.path]
+        # the files are moved here, so that FILE is never missing; --no-rename said
+        # explicitly, as dpkg means to make --rename the default
+        argv = ["dpkg-divert", "--package", PACKAGE, "--no-rename"]
+        if action == "--add":
+            argv += ["--divert", self.kept_at]
+        argv += [action, self.path]
         code, out, err = capture(argv, what="dpkg-divert")
         if code:
             raise CommandError(
