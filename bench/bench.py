@@ -29,6 +29,10 @@
 9. Topology: ``pipework up`` of a 200-node, 400-link lab of netns nodes, per link,
    against create-then-move (ip -batch, and over netlink) and the raw netlink floor
    (bench/topology.py; ``--only topology`` runs it alone).
+10. Start-up: a one-shot attach by the single file (scripts/build-pyz) and by the
+   installed command against the CNI bridge plugin, with ``python -c pass`` and
+   ``python -I -S -c pass`` in the same rotation (bench/startup.py; run only by
+   ``--only startup``).
 
 Prints a Markdown table and writes JSON to bench/results/. Every object it makes
 is named ``pwb…`` and removed at the end, also after a failure.
@@ -54,6 +58,7 @@ sys.path.insert(0, str(HERE))  # bench/dhcp.py, run as a script or imported
 import cni as cni_bench  # noqa: E402  (targets() has a local named cni)
 import dhcp  # noqa: E402
 import runtimes  # noqa: E402
+import startup as startup_bench  # noqa: E402
 import topology as topology_bench  # noqa: E402
 import watch as watch_bench  # noqa: E402
 
@@ -591,7 +596,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "results"), help="where the JSON goes")
     parser.add_argument(
         "--only",
-        choices=["runtimes", "cni", "watch", "topology"],
+        choices=["runtimes", "cni", "watch", "topology", "startup"],
         help="run this scenario alone",
     )
     args = parser.parse_args()
@@ -609,6 +614,12 @@ def main() -> int:
         report["targets"] = cni_bench.targets(report["cni"])  # type: ignore[arg-type]
         write(Path(args.out), report)
         print(cni_bench.markdown(report["cni"]))  # type: ignore[arg-type]
+        return 0
+    if args.only == "startup":
+        report["startup"] = startup_bench.scenario(args.runs or (3 if args.quick else 40), PIPEWORK)
+        report["targets"] = startup_bench.targets(report["startup"])  # type: ignore[arg-type]
+        write(Path(args.out), report)
+        print(startup_bench.markdown(report["startup"]))  # type: ignore[arg-type]
         return 0
     if args.only == "topology":
         nodes = 20 if args.quick else topology_bench.NODES

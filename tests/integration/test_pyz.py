@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import zipfile
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import addresses, link
+from .conftest import addresses, link, require
+from .test_readme import README, _blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
@@ -183,3 +185,23 @@ def test_the_same_tree_builds_the_same_bytes(tmp_path: Path):
         subprocess.run([str(ROOT / "scripts" / "build-pyz"), str(out)], check=True, timeout=120)
     assert builds[0].read_bytes() == builds[1].read_bytes()
     assert os.access(builds[1], os.X_OK)
+
+
+def test_the_readme_install_lines_run_as_written(tmp_path: Path):
+    """The README's single-file install, as root and with sudo, into a scratch
+    directory instead of /usr/local/bin (which this test must not take over)."""
+    require(shutil.which("sudo") is not None, "sudo is not installed (scripts/test installs it)")
+    block = next(b for b in _blocks(README.read_text(), "sh") if "scripts/build-pyz" in b)
+    lines = [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+    assert [words[0] for words in lines] == ["scripts/build-pyz", "install", "sudo"]
+    target = tmp_path / "pipework"
+    for words in lines:
+        target.unlink(missing_ok=True)
+        argv = [str(target) if w == "/usr/local/bin/pipework" else w for w in words]
+        res = subprocess.run(
+            argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert res.returncode == 0, res.stderr
+        if words[0] != "scripts/build-pyz":
+            assert run(target, "--version").stdout.startswith("pipework "), words
+            assert os.access(target, os.X_OK)
