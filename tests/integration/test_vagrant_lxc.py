@@ -287,3 +287,20 @@ def test_concurrent_installs_leave_one_wrapper_and_one_diversion(debian_script):
     assert sha256(debian_script.path + ".distrib") == debian_script.sha
     assert pipework("vagrant-lxc", "uninstall").returncode == 0
     assert sha256(debian_script.path) == debian_script.sha
+
+
+def test_seed_scenario_an_lxc_container_through_vagrant_lxc_script(
+    debian_script, lxc_container, bridge_name, cleanup
+):
+    ct, br = lxc_container(), bridge_name()
+    argv = [debian_script.path, br, ct, "198.51.100.7/24"]  # as vagrant-lxc 1.4.3 calls it
+    before = sh(*argv, check=False)
+    cleanup.add("the original's bridge", lambda: sh("ip", "link", "del", br, check=False))
+    # vagrant-lxc's own copy: two containers on LXC 3.1, none here (cgroup v2)
+    assert before.returncode != 0, before
+    assert pipework("vagrant-lxc", "install").returncode == 0
+    res = sh(*argv, check=False)
+    assert res.returncode == 0, res.stderr
+    pid = sh("lxc-info", "-n", ct, "-p").stdout.split(":", 1)[1].strip()
+    inside = sh("nsenter", "-t", pid, "-n", "ip", "-br", "addr", "show", "eth1").stdout
+    assert "198.51.100.7/24" in inside
