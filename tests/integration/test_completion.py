@@ -5,8 +5,11 @@ bash and zsh running the scripts ``pipework completion`` prints."""
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +109,46 @@ def test_the_pyz_completes_every_verb_and_prints_the_manual(tmp_path):
             ["pipework", "man"], capture_output=True, text=True, env=ENV, check=True
         ).stdout
     )
+
+
+def _zsh_tab(fpath: Path, typed: str, expect: str) -> str:
+    """What an interactive zsh (compinit, our file autoloaded from ``fpath``) shows
+    after ``typed`` and a TAB, read until ``expect`` appears or 5 s pass."""
+    env = {**ENV, "TERM": "dumb", "HOME": str(fpath)}
+    fd, tty = pty.openpty()
+    shell = subprocess.Popen(
+        ["zsh", "-f", "-i"], stdin=tty, stdout=tty, stderr=tty, env=env, start_new_session=True
+    )
+    os.close(tty)
+    shown = b""
+    try:
+        setup = f"PS1='> '; fpath=({fpath} $fpath); autoload -U compinit; compinit -u -D\n"
+        os.write(fd, setup.encode())
+        os.write(fd, typed.encode() + b"\t")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and expect.encode() not in shown.split(b"\n")[-1]:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    shown += os.read(fd, 65536)
+                except OSError:
+                    break
+    finally:
+        shell.kill()
+        shell.wait(timeout=10)
+        os.close(fd)
+    return shown.decode(errors="replace").split("\n")[-1]
+
+
+def test_an_interactive_zsh_completes_a_netns_through_the_installed_file(tmp_path, make_netns):
+    require(have("zsh"), "zsh is not installed (apt-get install zsh)")
+    ns = make_netns()
+    res = subprocess.run(
+        ["pipework", "completion", "install", "--shell", "zsh", "--dir", str(tmp_path)],
+        capture_output=True, text=True, env=ENV, check=True,
+    )  # fmt: skip
+    assert res.stdout == f"installed {tmp_path}/_pipework\n"
+    line = _zsh_tab(tmp_path, f"pipework inspect {ns[:-1]}", f"inspect {ns} ")
+    assert line.endswith(f"pipework inspect {ns} "), line
+    line = _zsh_tab(tmp_path, "pipework attach x --ifn", "--ifname ")
+    assert line.endswith("pipework attach x --ifname "), line
