@@ -49,7 +49,7 @@ def page() -> str:
     out = [
         f'.TH PIPEWORK 1 "" "pipework {version}" "User Commands"',
         ".SH NAME",
-        "pipework \\- software\\-defined networking for Linux containers",
+        _text(f"pipework - {_what_it_is()}"),
         ".ad l",
         ".nh",
         ".SH SYNOPSIS",
@@ -83,6 +83,12 @@ def page() -> str:
         ".BR ovs\\-vsctl (8)",
     ]
     return "\n".join(out) + "\n"
+
+
+def _what_it_is() -> str:
+    """The package docstring's first line, after its name: ``pipework: WHAT.``"""
+    doc = sys.modules[__name__.partition(".")[0]].__doc__ or ""
+    return doc.strip().splitlines()[0].partition(": ")[2].rstrip(".") if doc.strip() else ""
 
 
 def _option(option: object, prose: str) -> list[str]:
