@@ -5,7 +5,9 @@ The host side of every veth carries an interface alias (IFLA_IFALIAS, what
 
     pipework guest=lxc:devenv if=eth1 ns=4026532182
 
-and every bridge pipework created carries ``pipework bridge``. The kernel is the
+every bridge pipework created carries ``pipework bridge``, and a host shim (a
+macvlan through which the host reaches its macvlan guests) ``pipework kind=shim
+parent=NIC``, with ``auto=1`` when ``--host-shim`` made it. The kernel is the
 only state store: ``ls`` and ``detach`` read these marks back, never a file.
 """
 
@@ -60,3 +62,15 @@ def guest_mark(
     fields.update(extra)
     text = " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
     return f"{PREFIX} {text}"[: IFALIASZ - 1]
+
+
+def shim_mark(parent: str, auto: bool) -> str:
+    """The mark of a host shim on ``parent``; ``auto``: made by an attach's --host-shim,
+    so it goes when its last guest route does."""
+    return f"{PREFIX} kind=shim parent={_quote(parent)}" + (" auto=1" if auto else "")
+
+
+def parse_shim_mark(alias: str | None) -> dict[str, str] | None:
+    """The fields of a host shim's mark, or None when the alias is not one."""
+    fields = parse_mark(alias)
+    return fields if fields and fields.get("kind") == "shim" and "parent" in fields else None

@@ -107,6 +107,7 @@ class AttachSpec(Record):
     #: add the firewall's accept rule for traffic within the bridge (br_netfilter on and
     #: a FORWARD chain dropping it); removed with the bridge's last port (doctor.forward)
     allow_forward: bool = False
+    host_shim: bool = False  # macvlan: the host reaches the guest through a shim on the NIC
 
     def __post_init__(self) -> None:
         _validate_spec(self)
@@ -156,7 +157,14 @@ def _validate_spec(spec: AttachSpec) -> None:
     if spec.macvlan_mode is not None and spec.ipvlan_mode is not None:
         raise UsageError("a macvlan mode and an ipvlan mode exclude each other")
     _validate_vxlan(spec)
-    for flag in ("create_bridge", "direct_phys", "force", "vlan_filtering", "allow_forward"):
+    for flag in (
+        "create_bridge",
+        "direct_phys",
+        "force",
+        "vlan_filtering",
+        "allow_forward",
+        "host_shim",
+    ):
         if type(getattr(spec, flag)) is not bool:
             raise UsageError(f"{flag} must be True or False, not {getattr(spec, flag)!r}")
     addressing = spec.addressing

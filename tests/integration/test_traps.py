@@ -183,3 +183,130 @@ def test_reattach_with_a_new_mac_updates_the_peer(make_netns):
         2 * FORWARD_DELAY_CS / 100 + 3,
         "the peer to learn the new MAC",
     )
+
+
+# -- item 3: the host reaches its macvlan guests through a shim -------------------------
+
+
+def _macvlan_host(make_netns) -> tuple[str, str]:
+    """A netns standing in for the host, its NIC a veth (the cable's far end in
+    another netns), with the host's own address on it."""
+    host, wire = make_netns(), make_netns()
+    nic = "pwtnic0"
+    in_ns(host, "ip", "link", "add", nic, "type", "veth", "peer", "name", "pwtcable", "netns", wire)
+    in_ns(wire, "ip", "link", "set", "pwtcable", "up")
+    in_ns(host, "ip", "link", "set", nic, "up")
+    in_ns(host, "ip", "addr", "add", "198.51.100.1/24", "dev", nic)
+    return host, nic
+
+
+def _pw(host: str, *args: str):
+    return in_ns(host, PIPEWORK, *args, check=False)
+
+
+def _host_state(host: str) -> tuple[str, str, str]:
+    """The host netns's links, addresses and routes, as ip prints them."""
+    return (
+        in_ns(host, "ip", "-br", "link").stdout,
+        in_ns(host, "ip", "-br", "addr").stdout,
+        in_ns(host, "ip", "route", "show", "table", "all").stdout,
+    )
+
+
+def _pings(host: str, address: str) -> bool:
+    return in_ns(host, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
+
+
+def test_the_host_reaches_a_macvlan_guest_only_through_a_shim(make_netns):
+    host, nic = _macvlan_host(make_netns)
+    before, after = make_netns(), make_netns()
+    assert (
+        _pw(host, "attach", f"netns:{before}", "--to", nic, "--ip", "198.51.100.10/24").returncode
+        == 0
+    )
+    assert not _pings(host, "198.51.100.10")  # the kernel's macvlan: no way from the parent
+    res = _pw(host, "shim", nic, "198.51.100.2/32", "-v")
+    assert res.returncode == 0, res.stderr
+    res = _pw(host, "attach", f"netns:{after}", "--to", nic, "--ip", "198.51.100.11/24", "-v")
+    assert res.returncode == 0, res.stderr
+    assert "ip route add 198.51.100.11/32 dev pws-pwtnic0" in res.stderr
+    assert _pings(host, "198.51.100.11")
+    # a guest from before the shim: through the guests' subnet given with --route
+    assert not _pings(host, "198.51.100.10")
+    assert _pw(host, "shim", nic, "198.51.100.2/32", "--route", "198.51.100.8/30").returncode == 0
+    assert _pings(host, "198.51.100.10")
+
+
+def test_ls_lists_the_shim_with_its_routes(make_netns):
+    host, nic = _macvlan_host(make_netns)
+    guest = make_netns()
+    assert _pw(host, "shim", nic, "198.51.100.2/32").returncode == 0
+    assert (
+        _pw(host, "attach", f"netns:{guest}", "--to", nic, "--ip", "198.51.100.12/24").returncode
+        == 0
+    )
+    rows = json.loads(_pw(host, "ls", "--json").stdout)
+    shims = [r for r in rows if r["runtime"] == "shim"]
+    assert len(shims) == 1
+    assert shims[0]["host_ifname"] == "pws-pwtnic0" and shims[0]["bridge"] == nic
+    assert shims[0]["addresses"] == ["198.51.100.2/32"]
+    assert shims[0]["segment"]["routes"] == ["198.51.100.12/32"]
+
+
+def test_detach_and_shim_remove_leave_nothing(make_netns):
+    host, nic = _macvlan_host(make_netns)
+    guest = make_netns()
+    clean = _host_state(host)
+    assert _pw(host, "shim", nic, "198.51.100.2/32", "--route", "198.51.100.64/26").returncode == 0
+    assert (
+        _pw(host, "attach", f"netns:{guest}", "--to", nic, "--ip", "198.51.100.13/24").returncode
+        == 0
+    )
+    assert "198.51.100.13 dev pws-pwtnic0" in _host_state(host)[2]
+    assert _pw(host, "detach", f"netns:{guest}").returncode == 0
+    assert "198.51.100.13" not in _host_state(host)[2]  # the guest's route went with it
+    res = _pw(host, "shim", nic, "--remove")
+    assert res.returncode == 0, res.stderr
+    assert _host_state(host) == clean
+
+
+def test_host_shim_on_attach_is_made_and_goes_with_the_last_guest(make_netns):
+    host, nic = _macvlan_host(make_netns)
+    one, two = make_netns(), make_netns()
+    clean = _host_state(host)
+    for guest, address in ((one, "198.51.100.14/24"), (two, "198.51.100.15/24")):
+        res = _pw(host, "attach", f"netns:{guest}", "--to", nic, "--ip", address, "--host-shim")
+        assert res.returncode == 0, res.stderr
+    assert _pings(host, "198.51.100.14") and _pings(host, "198.51.100.15")
+    assert _pw(host, "detach", f"netns:{one}").returncode == 0
+    assert "pws-pwtnic0" in _host_state(host)[0]  # another guest still uses it
+    assert _pw(host, "detach", f"netns:{two}").returncode == 0
+    assert _host_state(host) == clean
+
+
+def test_host_shim_is_refused_on_a_bridge(make_netns):
+    host, _nic = _macvlan_host(make_netns)
+    guest = make_netns()
+    res = _pw(
+        host,
+        "attach",
+        f"netns:{guest}",
+        "--to",
+        "brpwt0",
+        "--ip",
+        "198.51.100.16/24",
+        "--host-shim",
+    )
+    assert res.returncode == 2 and "--host-shim is for a macvlan" in res.stderr
+    assert "brpwt0" not in _host_state(host)[0]
+
+
+# -- item 4: a macvlan on a NIC that is not Wi-Fi gets no warning ----------------------
+
+
+def test_a_macvlan_on_a_wired_nic_has_no_wireless_warning(make_netns):
+    host, nic = _macvlan_host(make_netns)
+    guest = make_netns()
+    res = _pw(host, "attach", f"netns:{guest}", "--to", nic, "--ip", "198.51.100.17/24")
+    assert res.returncode == 0, res.stderr
+    assert "Wi-Fi" not in res.stderr

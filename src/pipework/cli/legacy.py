@@ -76,6 +76,8 @@ DHCP client (dhcp, dhcp-f: dhcp-f keeps renewing the lease). vxlan<VNI> joins a
 VXLAN segment across hosts: --remote ADDR or --group ADDR, --local ADDR,
 --dstport PORT (4789), --vxlan-dev DEV (the underlay device). --allow-forward
 adds the firewall's accept rule for traffic within the bridge (docs/doctor.md).
+--host-shim lets the host reach a macvlan guest (pipework shim NIC ADDR/PREFIX;
+docs/traps.md).
 Also: pipework link GUEST_A[:IF] GUEST_B[:IF] joins two guests directly; pipework
 gc removes what vanished guests left behind.
 """
@@ -181,6 +183,7 @@ _FLAGS = {
     "--vlan-filtering": "vlan_filtering",
     "--dns": "dns",
     "--allow-forward": "allow_forward",
+    "--host-shim": "host_shim",
 }
 #: options with a word as value (checked by the AttachSpec) -> AttachSpec field
 _VALUED = {
@@ -374,6 +377,7 @@ def _parse_attach(first: str, args: list[str], opts: dict[str, object]) -> Attac
         force=bool(opts.get("force")),
         vlan_filtering=bool(opts.get("vlan_filtering")),
         allow_forward=bool(opts.get("allow_forward")),
+        host_shim=bool(opts.get("host_shim")),
         macvlan_mode=_word(opts, "macvlan_mode"),
         ipvlan_mode=_word(opts, "ipvlan_mode"),
         ovs_datapath=_word(opts, "ovs_datapath"),

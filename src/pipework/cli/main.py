@@ -28,6 +28,10 @@ def run(argv: Sequence[str]) -> int:
         from ..cni.install import run_cni_verb
 
         return run_cni_verb(args[1:])
+    if args and args[0] == "shim":
+        from ..ops.shim import run_shim_verb
+
+        return run_shim_verb(args[1:])
     if args and args[0] == "vagrant-lxc":
         from ..ops.vagrant_lxc import run_vagrant_lxc_verb
 

@@ -108,6 +108,11 @@ VERBS = {
             ),
             Opt("--direct-phys", "move the host interface itself into the guest"),
             Opt(
+                "--host-shim",
+                "macvlan: let the host reach the guest, through a shim on the NIC "
+                "(see pipework shim)",
+            ),
+            Opt(
                 "--allow-forward",
                 "a bridge whose traffic the firewall drops (br_netfilter): add pipework's "
                 "accept rule for traffic within it (see docs/doctor.md)",
@@ -374,6 +379,7 @@ def _attach_spec(guest: GuestRef, values: dict[str, object]) -> AttachSpec:
         ipvlan_mode=str(values["ipvlan_mode"]) if values.get("ipvlan_mode") else None,
         vlan_filtering=bool(values.get("vlan_filtering")),
         allow_forward=bool(values.get("allow_forward")),
+        host_shim=bool(values.get("host_shim")),
         ovs_datapath=str(values["ovs_datapath"]) if values.get("ovs_datapath") else None,
         vni=vni,
         **vxlan_fields(values),

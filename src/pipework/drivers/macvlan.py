@@ -4,7 +4,8 @@ What the original does with any host interface that is neither a bridge nor an
 InfiniBand device, so it is the last kind the registry asks. Mode ``bridge`` by
 default, as the original; ``--macvlan-mode`` chooses private, vepa, passthru or
 source. The MTU is the parent's unless given. A Wi-Fi parent gets a warning
-(``wireless.py``): the access point drops the macvlan's own MACs.
+(``wireless.py``): the access point drops the macvlan's own MACs. The host reaches
+its guests through the parent's shim, when there is one (``shim.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class MacvlanDriver(Driver):
         if warning:
             note = warning
             steps.append(Step(f"# warning: {note}", lambda rollback: rollback.notes.append(note)))
-        return steps
+        from .shim import attach_steps
+
+        return steps + attach_steps(ctx)
 
 
 DRIVER = MacvlanDriver()

@@ -168,6 +168,12 @@ def _apply(
     """Plan and apply one attach (rolled back on failure); the context stays open."""
     if target is None:
         target = drivers.choose(spec, host)
+    if spec.host_shim and target.driver.kind != "macvlan":
+        from ..errors import UsageError
+
+        raise UsageError(
+            f"--host-shim is for a macvlan on a NIC; {spec.host_if} is a {target.driver.kind}"
+        )
     ctx = AttachContext(spec, guest, host, target.driver, target.link, arp_from_host=arp_from_host)
     name = ctx.spec.container_ifname
     lock = InterfaceLock(guest.netns.inode, name, f"{name} in {guest.label}")

@@ -130,6 +130,11 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
                 continue
             _stop_renewal(guest.netns.inode, link.name, verbose)
             kind = drivers.inside_owner(mark["kind"])
+            shim_routes = None
+            if link.kind == "macvlan" and "parent" in mark:  # its host route via a shim
+                from ..drivers.shim import guest_addresses
+
+                shim_routes = guest_addresses(nl, link)
             try:
                 command, what = kind.remove_inside(nl, link, mark, guest)
             except HostStateError as exc:
@@ -142,6 +147,11 @@ def _detach_inside(guest: Guest, ifname: str, everything: bool, verbose: bool) -
                 continue
             _say(verbose, command)
             removed.append(what)
+            if shim_routes is not None:
+                from ..drivers.shim import forget_guest
+
+                for text in forget_guest(mark["parent"], link, shim_routes):
+                    _say(verbose, text)
     return removed
 
 

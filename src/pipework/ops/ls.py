@@ -4,7 +4,8 @@ Every host end pipework creates carries its mark (``marks``); the guest end is
 read through the host's netlink socket with the peer's namespace id, so listing
 never enters a guest and never needs the guest to be resolvable. Where the host
 end hangs off is its driver's to say (an OVS port's bridge is in OVS's database; a
-VXLAN segment's VNI and remote are on its device).
+VXLAN segment's VNI and remote are on its device). A host shim (``pipework shim``)
+is listed too, as guest ``host`` of runtime ``shim``, with its routes to the guests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from .. import drivers
 from .._lowlevel.record import Record
 from ..mac import format_mac
-from ..marks import parse_veth_mark
+from ..marks import parse_shim_mark, parse_veth_mark
 from ..netlink import messages as m
 from ..netlink.socket import NetlinkSocket
 
@@ -62,6 +63,8 @@ def list_attachments(host: NetlinkSocket | None = None) -> list[Seen]:
         for link in links:
             mark = parse_veth_mark(link.alias)
             if mark is None:
+                if link.kind == "macvlan" and parse_shim_mark(link.alias):
+                    seen.append(_describe_shim(sock, link, names))
                 continue
             seen.append(_describe(sock, link, mark, names, cache))
         return sorted(seen, key=lambda s: (s.guest, s.container_ifname))
@@ -112,6 +115,42 @@ def _describe(
         state=guest_link.state if guest_link else "guest gone",
         dhcp=_renewal(inode, guest_link.name if guest_link else ifname),
         segment=segment,
+    )
+
+
+def _describe_shim(sock: NetlinkSocket, link: m.Link, names: dict[int, str]) -> Seen:
+    """A shim as ``ls`` lists it: guest ``host``, runtime ``shim``, its parent as the
+    bridge, and the routes through it."""
+    from ..drivers.shim import host_routes
+    from ..inet import IPAddress
+
+    addresses = tuple(
+        str(a)
+        for a in sock.addresses(obj=f"of {link.name}")
+        if a.index == link.index and a.scope == m.RT_SCOPE_UNIVERSE
+    )
+    routes = [
+        f"{IPAddress(4 if r.family == m.AF_INET else 6, r.dst)}/{r.dst_len}"
+        for r in host_routes(sock, link)
+        if r.dst is not None
+    ]
+    return Seen(
+        guest="host",
+        runtime="shim",
+        container_ifname=link.name,
+        netns_inode=0,
+        host_ifname=link.name,
+        host_index=link.index,
+        bridge=names.get(link.link or 0),
+        addresses=addresses,
+        mac=format_mac(link.address) if link.address else "",
+        mtu=link.mtu or 0,
+        state=link.state,
+        dhcp=None,
+        segment={
+            "summary": "shim, routes to " + (", ".join(routes) if routes else "no guest yet"),
+            "routes": routes,
+        },
     )
 
 
