@@ -71,8 +71,7 @@ _OPTION_LINE = re.compile(r"^\s+((?:-\w|--[\w-]+)(?:, (?:-\w|--[\w-]+))*)(?: (\S
 
 def entries() -> list[Entry]:
     """Every verb main dispatches (hidden ones, named ``_…``, left out), by name."""
-    found = [entry(name) for name in verb_names()]
-    return sorted(found, key=lambda e: e.name)
+    return [entry(name) for name in verb_names()]
 
 
 def verb_names() -> list[str]:
