@@ -32,6 +32,10 @@ def run(argv: Sequence[str]) -> int:
         from ..ops.shim import run_shim_verb
 
         return run_shim_verb(args[1:])
+    if args and args[0] == "doctor":
+        from ..doctor.run import run_doctor_verb
+
+        return run_doctor_verb(args[1:])
     if args and args[0] == "vagrant-lxc":
         from ..ops.vagrant_lxc import run_vagrant_lxc_verb
 

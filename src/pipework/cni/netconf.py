@@ -15,6 +15,8 @@ Field names follow the reference plugins where the meaning is the same::
     isGateway         the gateways of the IPAM result go on the bridge
     isDefaultGateway  and the container's default route goes through them
     pkey              the IPoIB partition key
+    allowForward      true: with br_netfilter on, the firewall's accept rule for traffic
+                      within the bridge (pipework's own field; docs/doctor.md)
     ipam              {"type": "pipework"} allocates in process (host-local's files),
                       any other type is an IPAM plugin found in CNI_PATH
 """
@@ -64,6 +66,7 @@ PIPEWORK_FIELDS = (
     "isGateway",
     "isDefaultGateway",
     "pkey",
+    "allowForward",
 )
 #: the reference plugins' fields pipework does not do, and what to use instead
 UNSUPPORTED = {
@@ -91,6 +94,7 @@ class Netconf(Record):
     is_default_gateway: bool
     pkey: int | None
     ipam_type: str | None
+    allow_forward: bool = False
 
     @property
     def on_bridge(self) -> bool:
@@ -150,6 +154,9 @@ def read_netconf(config: Mapping[str, object]) -> Netconf:
     is_default = field(config, "isDefaultGateway", bool) is True
     if (is_gateway or is_default) and where not in (None, "bridge"):
         raise CniError(e.INVALID_CONFIG, "isGateway and isDefaultGateway are for a bridge")
+    allow_forward = field(config, "allowForward", bool) is True
+    if allow_forward and where not in (None, "bridge"):
+        raise CniError(e.INVALID_CONFIG, "allowForward is for a bridge")
     ipam = field(config, "ipam", dict)
     ipam_type = None
     if isinstance(ipam, dict) and ipam:
@@ -169,6 +176,7 @@ def read_netconf(config: Mapping[str, object]) -> Netconf:
         is_default,
         pkey,
         ipam_type,
+        allow_forward,
     )
 
 
@@ -238,6 +246,7 @@ def attach_spec(
             macvlan_mode=None if ipvlan else conf.mode,
             ipvlan_mode=ipvlan,
             pkey=conf.pkey,
+            allow_forward=conf.allow_forward,
         )
     except UsageError as exc:
         raise CniError(e.INVALID_CONFIG, exc.message) from None

@@ -244,9 +244,11 @@ def legacy_chains(version: int) -> list[Chain]:
     if not _legacy_present(version):
         return []
     out = _tool(f"{LEGACY_TOOLS[version]}-save", ["-t", "filter"])
-    if out is None:
-        return []
-    family = "ip6" if version == 6 else "ip"
+    return [] if out is None else parse_save(out, "ip6" if version == 6 else "ip")
+
+
+def parse_save(out: str, family: str) -> list[Chain]:
+    """The chains of iptables-save's listing of the filter table."""
     policies: dict[str, str] = {}
     rules: dict[str, list[Rule]] = {}
     for line in out.splitlines():

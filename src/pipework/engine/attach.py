@@ -61,6 +61,7 @@ def attach_guest(
     own_host = host is None
     host_nl = host if host is not None else NetlinkSocket()
     try:
+        _leave_alone()
         ctx, warnings = _apply(spec, guest, host_nl, target, verbose)
         try:
             warnings += _after(ctx)
@@ -99,6 +100,7 @@ def attach_many(
     targets: dict[str, HostTarget] = {}  # host interfaces already looked up
     announcer = HostAnnouncer()
     bridges_seen: dict[tuple[str, bool], list[str]] = {}  # the firewall, read once a bridge
+    _leave_alone()
     with NetlinkSocket() as host:
         try:
             for first in range(0, len(specs), chunk):
@@ -249,6 +251,24 @@ def _firewall(
     except (PipeworkError, OSError) as exc:
         return [f"the firewall of bridge {bridge.name} could not be read or changed: {exc}"]
     return [message] if message else []
+
+
+def _leave_alone() -> None:
+    """With NetworkManager or systemd-networkd on the host, the udev rule that has them
+    leave pipework's interfaces alone is in place before any is made (doctor.agents).
+    Three stats where neither runs."""
+    import os
+
+    if os.path.exists("/run/udev/rules.d/90-pipework-unmanaged.rules") or not (
+        os.path.isdir("/run/NetworkManager") or os.path.exists("/run/systemd/netif/state")
+    ):
+        return
+    from ..doctor.agents import ensure_udev_rule
+
+    try:
+        ensure_udev_rule()
+    except OSError:
+        pass  # a read-only /run: doctor reports the agents that may take them
 
 
 def _br_netfilter_on() -> bool:

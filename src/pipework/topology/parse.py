@@ -35,7 +35,9 @@ TOP_KEYS = ("name", "prefix", "topology")
 IGNORED_TOP_KEYS = ("mgmt", "settings", "debug")
 TOPOLOGY_KEYS = ("nodes", "links", "defaults", "kinds")
 IGNORED_TOPOLOGY_KEYS = ("groups",)
-NODE_KEYS = ("kind", "exec", "runtime", "guest", "gateway", "gateway6", "routes")
+NODE_KEYS = (
+    "kind", "exec", "runtime", "guest", "gateway", "gateway6", "routes", "allow-forward"
+)  # fmt: skip
 #: containerlab node settings that change nothing pipework builds
 IGNORED_NODE_KEYS = (
     "image", "image-pull-policy", "type", "group", "license", "startup-config",
@@ -109,6 +111,7 @@ class Node(Record):
     gateways: tuple[IPAddress, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
     line: int = 0
+    allow_forward: bool = False  # a bridge node: --allow-forward for its ports
 
 
 class Topology(Record):
@@ -278,6 +281,11 @@ class _Checker:
         elif "guest" in spec or "runtime" in spec:
             key = "guest" if "guest" in spec else "runtime"
             raise self.fail(spec.lines[key], f"{key} is for existing guests, not kind {kind}")
+        allow_forward = spec.get("allow-forward", False)
+        if "allow-forward" in spec and (kind != "bridge" or not isinstance(allow_forward, bool)):
+            raise self.fail(
+                spec.lines["allow-forward"], "allow-forward is true or false, on a bridge node"
+            )
         if kind == "bridge":
             self.check(line, _check_ifname, name, "bridge node name")
             self.host_name(name, line)
@@ -298,6 +306,7 @@ class _Checker:
             gateways=gateways,
             routes=self.routes(spec) if "routes" in spec else (),
             line=line,
+            allow_forward=allow_forward is True,
         )
 
     def gateway(self, spec: LineDict, key: str, family: int) -> IPAddress:

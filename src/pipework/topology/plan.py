@@ -636,6 +636,7 @@ class Planner:
                     host_ifname=port.ifname,
                     mac=end.mac,
                     mtu=link.mtu,
+                    allow_forward=self.topo.node(port.node).allow_forward,
                 )
             )
             self.touched.add(end.node)
