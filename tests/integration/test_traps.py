@@ -8,7 +8,9 @@ bridge that runs STP. See docs/traps.md.
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from pathlib import Path
 
 from .conftest import PIPEWORK, in_ns, pipework, sh, wait_until
 
@@ -310,3 +312,28 @@ def test_a_macvlan_on_a_wired_nic_has_no_wireless_warning(make_netns):
     res = _pw(host, "attach", f"netns:{guest}", "--to", nic, "--ip", "198.51.100.17/24")
     assert res.returncode == 0, res.stderr
     assert "Wi-Fi" not in res.stderr
+
+
+# -- docs/traps.md runs as written -------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "traps.md"
+
+
+def _doc_lines(section: str) -> list[list[str]]:
+    text = DOCS.read_text()
+    body = text[text.index(section) :].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line) for line in body.splitlines() if line.strip()]
+
+
+def test_the_shim_example_of_the_docs_runs_as_written(make_netns):
+    """The only changes: eth0 is the test's veth, web and db are named netns."""
+    host, nic = _macvlan_host(make_netns)
+    names = {"eth0": nic, "web": f"netns:{make_netns()}", "db": f"netns:{make_netns()}"}
+    clean = _host_state(host)
+    lines = _doc_lines("## The host cannot reach its own macvlan guests")
+    assert [w[0] for w in lines].count("ping") == 3
+    for words in lines:
+        argv = [PIPEWORK if w == "pipework" else names.get(w, w) for w in words]
+        res = in_ns(host, *argv, check=False)
+        assert res.returncode == 0, f"{' '.join(words)}: {res.stderr}"
+    assert _host_state(host) == clean
