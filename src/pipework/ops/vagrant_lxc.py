@@ -14,8 +14,11 @@ arguments, and keeps the original:
 The original is never rewritten: it is the same inode, hard-linked to its new name
 before ours is renamed over the old one (so there is no moment without a script at
 FILE), and renamed back by ``uninstall``; byte for byte, with its mode and owner.
-Everything is checked before the first change, and a failing step undoes the ones
-before it.
+Everything is checked before the first change (the command answers ``--version``
+as pipework), and a failing step undoes the ones before it. Changes are made under
+an ``flock`` of the file's directory and through its fd, never by path again: the
+directory of a ``vagrant plugin install`` belongs to a user, who could otherwise
+move it between two steps and have root change files elsewhere.
 """
 
 from __future__ import annotations
@@ -61,19 +64,25 @@ def run_vagrant_lxc_verb(args: list[str]) -> int:
         raise UsageError(f"unknown vagrant-lxc verb {verb!r}: install, uninstall or status")
     path = _parse_path(verb, rest)
     path = path if path is not None else locate()
+    from .._lowlevel.terminal import printable
+
     if verb == "status":
-        line, installed = Target.examine(path).status()
-        sys.stdout.write(line + "\n")
+        line, installed = Target.examine(path, None).status()
+        sys.stdout.write(printable(line) + "\n")
         return 0 if installed else 3
-    with _locked(os.path.dirname(path)):  # a second install or uninstall waits for this one
-        target = Target.examine(path)
-        sys.stdout.write((target.install() if verb == "install" else target.uninstall()) + "\n")
+    # a second install or uninstall waits for this one; every change is made through
+    # this directory's fd: a user who owns a directory above it (a vagrant plugin in a
+    # home directory) cannot send a later step elsewhere by renaming directories
+    with _locked(os.path.dirname(path)) as dir_fd:
+        target = Target.examine(path, dir_fd)
+        done = target.install() if verb == "install" else target.uninstall()
+        sys.stdout.write(printable(done) + "\n")
         command = target.ours()
     loose = writable_by_others(command[0]) if verb == "install" and command else None
     if loose:
         sys.stderr.write(
-            f"pipework: warning: {loose} may be changed by others than root, and vagrant-lxc "
-            "runs it as root: install pipework where only root can write\n"
+            f"pipework: warning: {printable(loose)} may be changed by others than root, and "
+            "vagrant-lxc runs it as root: install pipework where only root can write\n"
         )
     return 0
 
@@ -85,7 +94,7 @@ class _locked:
         self.directory = directory
         self.fd = -1
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> int:
         import fcntl
 
         try:
@@ -93,6 +102,7 @@ class _locked:
         except OSError as exc:
             raise HostStateError(f"cannot open {self.directory}: {exc.strerror}") from None
         fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self.fd
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
@@ -237,6 +247,23 @@ def writable_by_others(path: str) -> str | None:
     return None
 
 
+def _check_runs_pipework(command: list[str], path: str) -> None:
+    """Nothing is changed for a command that does not answer ``--version`` as pipework,
+    or that is the very file it would replace."""
+    if os.path.exists(command[0]) and os.path.samefile(command[0], path):
+        raise HostStateError(f"{path} is the pipework being run: it cannot run itself")
+    try:
+        code, out, err = capture([*command, "--version"], what="pipework", timeout=60)
+    except CommandError:
+        code, out, err = 127, "", f"cannot run {command[0]}"
+    if code or not out.startswith("pipework "):
+        raise HostStateError(
+            f"the command to put in {path} does not run pipework ({' '.join(command)}): "
+            f"{' '.join(err.split()) or out.strip() or f'exit {code}'}",
+            hint="run `pipework vagrant-lxc install` from the installed command or the .pyz",
+        )
+
+
 def wrapper_text(command: list[str]) -> str:
     import shlex
 
@@ -267,15 +294,22 @@ class Target:
     """vagrant-lxc's script at ``path``: who owns it, where its original is kept."""
 
     def __init__(
-        self, path: str, package: str | None, diverted_by: str | None, divert_to: str | None
+        self,
+        path: str,
+        dir_fd: int | None,
+        package: str | None,
+        diverted_by: str | None,
+        divert_to: str | None,
     ) -> None:
         self.path = path
+        self.name = os.path.basename(path)
+        self.dir_fd = dir_fd  # the file's directory, opened once: every change goes through it
         self.package = package  # the Debian package the file belongs to
         self.diverted_by = diverted_by  # the package (or LOCAL) diverting it, if any
         self.divert_to = divert_to
 
     @classmethod
-    def examine(cls, path: str) -> Target:
+    def examine(cls, path: str, dir_fd: int | None) -> Target:
         package = diverted_by = divert_to = None
         if which("dpkg-query"):
             code, out, _ = capture(["dpkg-query", "-S", path], what="dpkg-query -S")
@@ -289,7 +323,7 @@ class Target:
             if diverted_by:
                 code, out, _ = capture(["dpkg-divert", "--truename", path], what="dpkg-divert")
                 divert_to = out.strip() if not code and out.strip() != path else None
-        return cls(path, package, diverted_by, divert_to)
+        return cls(path, dir_fd, package, diverted_by, divert_to)
 
     @property
     def kept_at(self) -> str:
@@ -298,17 +332,39 @@ class Target:
             return self.divert_to
         return self.path + (DIVERT_SUFFIX if self.package else BACKUP_SUFFIX)
 
+    @property
+    def kept_name(self) -> str:
+        """``kept_at``'s name in the file's directory (the only directory changed)."""
+        if os.path.dirname(self.kept_at) != os.path.dirname(self.path):
+            raise HostStateError(
+                f"{self.path} is diverted to another directory ({self.kept_at})",
+                hint=f"dpkg-divert --list {PACKAGE} shows it; remove that diversion first",
+            )
+        return os.path.basename(self.kept_at)
+
+    def _at(self, name: str) -> str:
+        """``name`` in the file's directory: relative to its fd when there is one."""
+        return name if self.dir_fd is not None else os.path.join(os.path.dirname(self.path), name)
+
+    def _exists(self, name: str) -> bool:
+        try:
+            os.stat(self._at(name), dir_fd=self.dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
     def ours(self) -> list[str] | None:
         """The command our wrapper at ``path`` runs; None when the file is not ours."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(self._at(self.name), flags, dir_fd=self.dir_fd)
         except OSError:
             return None
-        with os.fdopen(fd, "rb") as f:
-            head = f.read(4097)
         try:
+            with os.fdopen(fd, "rb") as f:
+                head = f.read(4097)
             return _wrapper_command(head.decode()) if len(head) <= 4096 else None
-        except UnicodeDecodeError:
+        except (OSError, UnicodeDecodeError):  # a directory, a device, not text
             return None
 
     def status(self) -> tuple[str, bool]:
@@ -351,7 +407,6 @@ class Target:
 
     def install(self) -> str:
         command = this_pipework()
-        text = wrapper_text(command)
         current = self.ours()
         if self.diverted_by and self.diverted_by != PACKAGE:
             raise HostStateError(
@@ -367,29 +422,30 @@ class Target:
                     hint=f"look at it; `dpkg-divert --package {PACKAGE} --rename --remove "
                     f"{self.path}` gives back {self.kept_at}",
                 )
-            if not os.path.lexists(self.path):
+            if not self._exists(self.name):
                 raise HostStateError(
                     f"{self.path} does not exist: nothing to replace",
                     hint="reinstall vagrant-lxc, or give its scripts/pipework with --path",
                 )
-            if os.path.lexists(self.kept_at):
+            if self._exists(self.kept_name):
                 raise HostStateError(
                     f"{self.kept_at} exists already; pipework keeps the original there",
                     hint="move it away first",
                 )
-        temporary = self._write_checked(text)
+        _check_runs_pipework(command, self.path)
+        temporary = self._write_temporary(wrapper_text(command))
         try:
             if current is None:
                 self._keep_original()
             try:
-                os.rename(temporary, self.path)
+                os.rename(temporary, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
             except OSError as exc:
                 if current is None:
                     self._forget_original()
                 raise HostStateError(f"cannot write {self.path}: {exc.strerror}") from None
         finally:
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
+            if self._exists(temporary):
+                os.unlink(temporary, dir_fd=self.dir_fd)
         if current is not None:
             return (
                 f"installed: {self.path} now runs {' '.join(command)} (it ran {' '.join(current)})"
@@ -401,47 +457,43 @@ class Target:
         )
         return f"installed: {self.path} runs {' '.join(command)}; the original is {how}"
 
-    def _write_checked(self, text: str) -> str:
-        """Our wrapper, written beside the file (same owner and mode as the original) and
-        run once with --version: nothing is changed for a command that does not work."""
+    def _write_temporary(self, text: str) -> str:
+        """Our wrapper, written beside the file with the original's owner and mode; its name."""
         import secrets
 
-        directory = os.path.dirname(self.path)
-        temporary = os.path.join(directory, f".pipework-vagrant-lxc.{secrets.token_hex(4)}")
+        temporary = f".pipework-vagrant-lxc.{secrets.token_hex(4)}"
         try:
-            info = os.stat(self.path)
+            info = os.stat(self.name, dir_fd=self.dir_fd)
             mode, owner = info.st_mode & 0o7777, (info.st_uid, info.st_gid)
         except OSError:
             mode, owner = 0o755, None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o700)
+            fd = os.open(temporary, flags, 0o700, dir_fd=self.dir_fd)
             with os.fdopen(fd, "w") as script:
                 script.write(text)
-            if owner is not None:
-                os.chown(temporary, *owner)
-            os.chmod(temporary, mode | 0o100)
+                script.flush()
+                if owner is not None:
+                    os.fchown(fd, *owner)
+                os.fchmod(fd, mode | 0o100)
         except OSError as exc:
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
+            if self._exists(temporary):
+                os.unlink(temporary, dir_fd=self.dir_fd)
+            directory = os.path.dirname(self.path)
             raise HostStateError(f"cannot write into {directory}: {exc.strerror}") from None
-        try:
-            code, out, err = capture([temporary, "--version"], what="the new script", timeout=60)
-        except CommandError:
-            code, out, err = 127, "", "cannot run it"
-        if code or not out.startswith("pipework "):
-            os.unlink(temporary)
-            raise HostStateError(
-                f"the command to put in {self.path} does not run pipework: "
-                f"{' '.join(err.split()) or out.strip() or f'exit {code}'}",
-                hint="run `pipework vagrant-lxc install` from the installed command or the .pyz",
-            )
         return temporary
 
     def _keep_original(self) -> None:
         if self.package:
             self._divert("--add")
         try:
-            os.link(self.path, self.kept_at, follow_symlinks=False)
+            os.link(
+                self.name,
+                self.kept_name,
+                src_dir_fd=self.dir_fd,
+                dst_dir_fd=self.dir_fd,
+                follow_symlinks=False,
+            )
         except OSError as exc:
             if self.package:
                 self._divert("--remove")
@@ -451,7 +503,7 @@ class Target:
 
     def _forget_original(self) -> None:
         """Undo ``_keep_original`` (the file itself was never changed)."""
-        os.unlink(self.kept_at)
+        os.unlink(self.kept_name, dir_fd=self.dir_fd)
         if self.package:
             self._divert("--remove")
 
@@ -473,7 +525,7 @@ class Target:
 
     def uninstall(self) -> str:
         current = self.ours()
-        kept = self.kept_at
+        kept, kept_name = self.kept_at, self.kept_name
         ours_diverted = self.diverted_by == PACKAGE
         if current is None:
             if ours_diverted:
@@ -482,14 +534,14 @@ class Target:
                     hint=f"look at it and at {kept}",
                 )
             return f"not installed: {self.path} is not pipework's; nothing changed"
-        if not os.path.lexists(kept):
+        if not self._exists(kept_name):
             if not ours_diverted:
                 raise HostStateError(
                     f"{self.path} is pipework's but the original is not kept at {kept}",
                     hint="reinstall vagrant-lxc to get its script back",
                 )
             # the package was removed (its files with it) while diverted
-            os.unlink(self.path)
+            os.unlink(self.name, dir_fd=self.dir_fd)
             self._divert("--remove")
             return (
                 f"uninstalled: removed {self.path} and the diversion; the original was gone "
@@ -498,7 +550,7 @@ class Target:
         if ours_diverted:
             self._divert("--remove")
         try:
-            os.rename(kept, self.path)
+            os.rename(kept_name, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         except OSError as exc:
             if ours_diverted:
                 self._divert("--add")
