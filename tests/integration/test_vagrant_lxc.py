@@ -304,3 +304,32 @@ def test_seed_scenario_an_lxc_container_through_vagrant_lxc_script(
     pid = sh("lxc-info", "-n", ct, "-p").stdout.split(":", 1)[1].strip()
     inside = sh("nsenter", "-t", pid, "-n", "ip", "-br", "addr", "show", "eth1").stdout
     assert "198.51.100.7/24" in inside
+
+
+def test_from_the_pyz_the_script_runs_the_pyz(gem_script, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    tool = tmp_path / "bin" / "pipework"  # the .pyz copied anywhere as pipework
+    tool.parent.mkdir()
+    sh(str(root / "scripts" / "build-pyz"), str(tool), timeout=120)
+    res = sh(str(tool), "vagrant-lxc", "install", "--path", str(gem_script), check=False)
+    assert res.returncode == 0, res.stderr
+    assert gem_script.read_text().splitlines()[-1] == f'exec {tool} "$@"'
+    assert sh(str(gem_script), "--version").stdout.startswith("pipework ")
+
+
+def test_uninstall_after_the_package_took_the_original_away(gem_script, cleanup):
+    # as after `apt-get remove vagrant-lxc` with ours in place: dpkg removes the diverted
+    # original (FILE.distrib), our script and the diversion stay
+    path = str(gem_script)
+    divert = ["dpkg-divert", "--package", "pipework", "--no-rename"]
+    cleanup.add("the diversion", lambda: sh(*divert, "--remove", path, check=False))
+    sh(*divert, "--divert", path + ".distrib", "--add", path)
+    gem_script.write_text(
+        '#!/bin/sh\n# pipework vagrant-lxc wrapper: ...\nexec /usr/local/bin/pipework "$@"\n'
+    )
+    res = pipework("vagrant-lxc", "status", "--path", path)
+    assert res.returncode == 0 and "the original is missing" in res.stdout, res
+    res = pipework("vagrant-lxc", "uninstall", "--path", path)
+    assert res.returncode == 0 and "apt-get install --reinstall" in res.stdout, res
+    assert diverted_by(path) == ""
+    assert list(gem_script.parent.iterdir()) == []
