@@ -58,6 +58,7 @@ class Verb:
 
 
 _JSON = Opt("--json", "print the result as JSON")
+_POLICY = Opt("--policy", "what declarations may use (default /etc/pipework/policy.conf)", "FILE")
 _VERBOSE = Opt("-v,--verbose", "print each kernel operation as the equivalent ip command")
 
 VERBS = {
@@ -185,10 +186,11 @@ VERBS = {
         "Reconcile once: attach every declared attachment of the running guests that is "
         "missing (labels pipework.attach[.IF], pipework_cmd* variables, attachments.d "
         "files); leave what matches; report what differs. Exit 0 when all is as declared.",
-        "[--guest GUEST] [--dir DIR] [--json]",
+        "[--guest GUEST] [--dir DIR] [--policy FILE] [--json]",
         [
             Opt("--guest", "only this guest's declarations (for an LXC start hook)", "GUEST"),
             Opt("--dir", "the declaration files (default /etc/pipework/attachments.d)", "DIR"),
+            _POLICY,
             Opt("--json", "log one JSON object a line"),
         ],
         "pipework apply",
@@ -198,9 +200,10 @@ VERBS = {
         "Reconcile, then follow the runtimes' events (Docker, LXC, the declaration files) "
         "and attach every declared interface again each time its guest starts. Runs until "
         "SIGTERM; one line per action on stderr.",
-        "[--dir DIR] [--json] [--once] [--lxc-hook NAME]",
+        "[--dir DIR] [--policy FILE] [--json] [--once] [--lxc-hook NAME]",
         [
             Opt("--dir", "the declaration files (default /etc/pipework/attachments.d)", "DIR"),
+            _POLICY,
             Opt("--json", "log one JSON object a line"),
             Opt("--once", "one pass and exit (as apply)"),
             Opt("--lxc-hook", "print the LXC config line that runs apply at each start", "NAME"),

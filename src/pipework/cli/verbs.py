@@ -195,7 +195,13 @@ def _apply(command: ModernCommand) -> int:
 
     guest = command.values.get("guest")
     ref = parse_guest_ref(str(guest)) if guest else None
-    return apply(_declarations_dir(command), json=command.flag("json"), guest=ref)
+    policy = command.values.get("policy")
+    return apply(
+        _declarations_dir(command),
+        json=command.flag("json"),
+        guest=ref,
+        policy=str(policy) if policy else None,
+    )
 
 
 def _watch(command: ModernCommand) -> int:
@@ -210,7 +216,13 @@ def _watch(command: ModernCommand) -> int:
         return 0
     from ..watch.loop import watch
 
-    return watch(_declarations_dir(command), json=command.flag("json"), once=command.flag("once"))
+    policy = command.values.get("policy")
+    return watch(
+        _declarations_dir(command),
+        json=command.flag("json"),
+        once=command.flag("once"),
+        policy=str(policy) if policy else None,
+    )
 
 
 def _graph(command: ModernCommand) -> int:

@@ -58,7 +58,13 @@ def make_sources(directory: str) -> list[Source]:
     return found
 
 
-def apply(directory: str, *, json: bool = False, guest: GuestRef | None = None) -> int:
+def apply(
+    directory: str,
+    *,
+    json: bool = False,
+    guest: GuestRef | None = None,
+    policy: str | None = None,
+) -> int:
     """One reconciliation of everything declared (or of ``guest``'s declarations):
     exit status 0 when every declaration of a running guest is as declared (with
     ``guest``: and that guest runs), 1 otherwise."""
@@ -72,7 +78,7 @@ def apply(directory: str, *, json: bool = False, guest: GuestRef | None = None) 
             except PipeworkError as exc:
                 log.say("failed", f"{source.name}: {exc}")
                 return 1
-        tally = Reconciler(log).run(found)
+        tally = Reconciler(log, policy).run(found)
     finally:
         for source in sources:
             source.close()
@@ -87,10 +93,10 @@ class _Stop(Exception):
 class Watcher:
     """The event loop of ``pipework watch``."""
 
-    def __init__(self, sources: list[Source], log: Log) -> None:
+    def __init__(self, sources: list[Source], log: Log, policy: str | None = None) -> None:
         self.sources = sources
         self.log = log
-        self.reconciler = Reconciler(log)
+        self.reconciler = Reconciler(log, policy)
         self.connected: set[Source] = set()
         self.retry_at: dict[Source, float] = {}
         self.backoff: dict[Source, float] = {}
@@ -263,14 +269,16 @@ class Watcher:
             source.close()
 
 
-def watch(directory: str, *, json: bool = False, once: bool = False) -> int:
+def watch(
+    directory: str, *, json: bool = False, once: bool = False, policy: str | None = None
+) -> int:
     """``pipework watch``: until SIGTERM/SIGINT; with ``once``, one pass (as apply)."""
     import gc
     import signal
 
     gc.enable()  # the command turns the cyclic collector off; this runs for days
     log = Log(json=json)
-    watcher = Watcher(make_sources(directory), log)
+    watcher = Watcher(make_sources(directory), log, policy)
 
     def stop(signum: int, _frame: object) -> None:
         raise _Stop(signum)

@@ -18,12 +18,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..model import AttachSpec
     from ..names import GuestRef
     from .log import Log
+    from .policy import Policy
 
 #: outcomes that mean the host is not as declared
-OUTCOMES = ("attached", "unchanged", "waiting", "differs", "failed", "invalid")
-NOT_OK = ("differs", "failed", "invalid")
+OUTCOMES = ("attached", "unchanged", "waiting", "differs", "failed", "invalid", "refused")
+NOT_OK = ("differs", "failed", "invalid", "refused")
 
 
 class Tally(Record):
@@ -35,10 +37,11 @@ class Tally(Record):
     differs: int = 0
     failed: int = 0
     invalid: int = 0
+    refused: int = 0  # by the operator's policy (policy.py)
 
     @property
     def ok(self) -> bool:
-        return not (self.differs or self.failed or self.invalid)
+        return not (self.differs or self.failed or self.invalid or self.refused)
 
 
 def _shown(guest: GuestRef) -> str:
@@ -52,15 +55,23 @@ def _shown(guest: GuestRef) -> str:
 class Reconciler:
     """Runs passes, remembering each declaration's last outcome (to log changes only)."""
 
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Log, policy_path: str | None = None) -> None:
+        from .policy import DEFAULT_PATH
+
         self.log = log
+        self.policy_path = policy_path or DEFAULT_PATH
         self.last: dict[tuple[str, str], str] = {}
 
     def run(self, found: Sequence[Declaration | BadDeclaration]) -> Tally:
         from ..engine.attach import attach
+        from .policy import PolicyError, load
 
         counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         seen: dict[tuple[str, str], str] = {}
+        try:  # read at every pass: an edit applies at the next event
+            policy: Policy | str = load(self.policy_path)
+        except PolicyError as exc:
+            policy = f"the policy cannot be used, so nothing is allowed: {exc}"
         for item in found:
             if isinstance(item, BadDeclaration):
                 self._note(("bad", item.source), "invalid", f"{item.source}: {item.error}", counts)
@@ -74,6 +85,10 @@ class Reconciler:
             seen[key] = item.source
             where = f"{_shown(item.guest)} {ifname} to {item.spec.host_if or 'its NIC'} "
             where += f"({item.source})"
+            refusal = _refusal(policy, item)
+            if refusal is not None:
+                self._note(key, "refused", f"{where}: {refusal}", counts)
+                continue
             try:
                 result = attach(item.spec)
             except GuestNotFound:
@@ -95,3 +110,37 @@ class Reconciler:
             return  # said already; an attach is always news (the guest restarted)
         self.last[key] = action
         self.log.say(action, what)
+
+
+def _refusal(policy: Policy | str, item: Declaration) -> str | None:
+    """Why the policy refuses the declaration (the kind and interface it asks for,
+    and the rule), or None when a rule allows it. What it asks for is read from the
+    host as the attach will choose it (an existing NIC is a macvlan, a bridge a
+    bridge); a host interface that cannot be read is the attach's error to report."""
+    from ..errors import PipeworkError
+    from .policy import guest_names, origin
+
+    if isinstance(policy, str):
+        return policy
+    try:
+        kind, interface = host_kind(item.spec)
+    except PipeworkError:
+        return None
+    rule = policy.decide(kind, interface, origin(item), guest_names(item))
+    asked = f"{kind} on {interface} is not allowed"
+    if isinstance(rule, str):
+        return f"{asked}: {rule}"
+    if not rule.allow:
+        return f"{asked}: {rule.where}: {rule.text}"
+    return None
+
+
+def host_kind(spec: AttachSpec) -> tuple[str, str]:
+    """The host-side kind and host interface an attach of ``spec`` would use now."""
+    from ..drivers import choose
+    from ..netlink.socket import NetlinkSocket
+
+    with NetlinkSocket() as host:
+        target = choose(spec, host)
+    name = target.link.name if target.link is not None else str(spec.host_if)
+    return target.driver.kind, name

@@ -1,0 +1,124 @@
+"""The operator's policy for declarations (watch/policy.py): its format, which rule
+decides, the default without a file, and a file that may not be trusted."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pipework.names import GuestRef
+from pipework.watch.declare import from_file_text, from_labels
+from pipework.watch.policy import DEFAULT, PolicyError, guest_names, load, origin, parse
+
+POLICY = """\
+# NICs for the lab's containers only
+deny macvlan eth9                                  # never this one
+allow macvlan,ipvlan eth*,ens* from label guest docker:lab-*
+allow direct-phys ens5 guest web
+allow bridge br* from label,env
+"""
+
+
+def decide(text, kind, interface, origin="label", guests=("docker:abc",)):
+    return parse(text, "/etc/pipework/policy.conf").decide(kind, interface, origin, guests)
+
+
+def test_the_first_matching_rule_decides():
+    rule = decide(POLICY, "macvlan", "eth9", guests=("docker:lab-1",))
+    assert not isinstance(rule, str) and not rule.allow
+    assert rule.where == "/etc/pipework/policy.conf:2" and rule.text == "deny macvlan eth9"
+
+
+def test_a_guest_pattern_matches_the_container_name():
+    rule = decide(POLICY, "ipvlan", "ens3", guests=("docker:0123abcd", "docker:lab-2"))
+    assert not isinstance(rule, str) and rule.allow and rule.where.endswith(":3")
+
+
+def test_a_pattern_without_a_colon_matches_the_name_alone():
+    rule = decide(POLICY, "direct", "ens5", origin="file", guests=("lxc:web",))
+    assert not isinstance(rule, str) and rule.allow
+
+
+def test_the_source_restricts_a_rule():
+    assert isinstance(decide(POLICY, "bridge", "br1", origin="file"), str)
+    assert not isinstance(decide(POLICY, "bridge", "br1", origin="env"), str)
+
+
+def test_no_matching_rule_refuses_naming_the_file():
+    assert decide(POLICY, "ovs", "ovsbr0") == "no rule of /etc/pipework/policy.conf allows it"
+
+
+def test_the_default_allows_containers_linux_bridges_only():
+    guests = ("docker:web",)
+    assert DEFAULT.decide("bridge", "br1", "label", guests) == DEFAULT.rules[1]
+    for kind, interface in (("macvlan", "eth0"), ("direct", "eth0"), ("ovs", "ovsbr0")):
+        refusal = DEFAULT.decide(kind, interface, "label", guests)
+        assert isinstance(refusal, str) and "Linux bridges only" in refusal
+    # the attachments.d files are root's: anything
+    assert DEFAULT.decide("macvlan", "eth0", "file", guests) == DEFAULT.rules[0]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "permit bridge br1",
+        "allow bridge",
+        "allow bridges br1",
+        "allow bridge br1 from labels",
+        "allow bridge br1 guest",
+        "allow bridge br1 from label from env",
+    ],
+)
+def test_a_line_that_is_no_rule_is_an_error_naming_it(line):
+    with pytest.raises(PolicyError, match=r"policy.conf:2: "):
+        parse("# ok\n" + line, "policy.conf")
+
+
+def test_no_file_is_the_default(tmp_path):
+    policy = load(str(tmp_path / "policy.conf"))
+    assert policy.rules == DEFAULT.rules
+    assert f"(no {tmp_path}/policy.conf)" in policy.fallback
+
+
+def test_a_file_others_may_write_is_refused(tmp_path):
+    path = tmp_path / "policy.conf"
+    path.write_text("allow * *\n")
+    os.chmod(path, 0o666)  # noqa: S103  (the point of the test)
+    with pytest.raises(PolicyError, match="writable by others"):
+        load(str(path))
+    os.chmod(path, 0o644)
+    assert load(str(path)).rules[0].text == "allow * *"
+
+
+def test_a_link_is_not_followed(tmp_path):
+    (tmp_path / "real.conf").write_text("allow * *\n")
+    (tmp_path / "policy.conf").symlink_to(tmp_path / "real.conf")
+    with pytest.raises(PolicyError):
+        load(str(tmp_path / "policy.conf"))
+
+
+def test_where_a_declaration_came_from():
+    (label,) = from_labels({"pipework.attach": "br1 192.0.2.5/24"}, GuestRef("docker", "a" * 64),
+                           "docker:web")  # fmt: skip
+    (line,) = from_file_text("br1 lxc:web 192.0.2.6/24\n", "/etc/pipework/attachments.d/x.conf")
+    assert origin(label) == "label" and guest_names(label) == ("docker:" + "a" * 64, "docker:web")
+    assert origin(line) == "file" and guest_names(line) == ("lxc:web",)
+
+
+def test_the_example_of_docs_watch_md_decides_as_it_says():
+    from pathlib import Path
+
+    text = Path(__file__).parents[2].joinpath("docs", "watch.md").read_text()
+    example = text.split("```conf\n", 1)[1].split("```", 1)[0]
+    policy = parse(example, "/etc/pipework/policy.conf")
+    lab, web = ("docker:0a1b2c", "docker:lab-3"), ("docker:0a1b2c", "docker:web")
+    allowed = policy.decide("macvlan", "ens4", "label", lab)
+    assert not isinstance(allowed, str) and allowed.allow
+    assert policy.decide("macvlan", "ens4", "label", web) == (
+        "no rule of /etc/pipework/policy.conf allows it"
+    )
+    refused = policy.decide("direct", "ens4", "label", lab)
+    assert not isinstance(refused, str) and not refused.allow
+    assert refused.where.endswith(":3") and refused.text == "deny direct-phys ens*"
+    assert text.count(f"{refused.where}: {refused.text}") == 1  # the sample log line
