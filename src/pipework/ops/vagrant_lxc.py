@@ -36,7 +36,7 @@ DIVERT_SUFFIX = ".distrib"
 PACKAGE = "pipework"
 USAGE = """\
 usage: pipework vagrant-lxc install [--path FILE]    vagrant-lxc's script runs this pipework
-       pipework vagrant-lxc uninstall [--path FILE]  vagrant-lxc's own script back
+       pipework vagrant-lxc uninstall [--path FILE]  put vagrant-lxc's own script back
        pipework vagrant-lxc status [--path FILE]     which is in place (exit 0: ours, 3: not)
 FILE is found through dpkg (package vagrant-lxc), ~/.vagrant.d/gems and the gem paths
 unless given. A file of a Debian package is diverted (dpkg-divert) to FILE.distrib, so
