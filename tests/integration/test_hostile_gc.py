@@ -276,7 +276,7 @@ def test_gc_keeps_a_marked_bridge_that_is_used_or_configured(cleanup, make_bridg
     cleanup.add(f"macvlan {upper}", lambda: sh("ip", "link", "del", upper, check=False))
     sh("ip", "link", "add", "link", br, "name", upper, "type", "macvlan")
     for what, address in (
-        ("IPv4 address", "192.0.2.81/24"),
+        ("IPv4 address", "198.51.100.81/32"),  # no subnet route on the host
         ("IPv6 address", "2001:db8:81::1/64"),
         ("user's link-local address", "fe80::81/64"),
     ):
