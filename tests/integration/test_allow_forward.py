@@ -14,6 +14,7 @@ table, and a native nftables ``inet`` table. Nothing of it touches the real host
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PIPEWORK, have, in_ns, pings, require, sh, unique, wait_until
+from .conftest import PIPEWORK, Cleanup, have, in_ns, pings, require, sh, unique, wait_until
 
 BRIDGE_NET = "203.0.113"
 
@@ -48,12 +49,21 @@ VARIANTS = {
 }  # fmt: skip
 
 
+def _forget_notes(inode: int) -> None:
+    for path in Path("/run/pipework/forward").glob(f"{inode}-*"):
+        path.unlink(missing_ok=True)
+
+
 class Host:
     """A namespace standing in for a host, a bridge in it, and guests on it."""
 
-    def __init__(self, make_netns: Callable[..., str], variant: str) -> None:
+    def __init__(self, make_netns: Callable[..., str], variant: str, cleanup: Cleanup) -> None:
         self.ns = make_netns(unique("pwt-fw"))
         self.make_netns = make_netns
+        # pipework's notes of this "host"'s rules (/run/pipework/forward): its
+        # namespace goes at the end of the test, and its rules with it
+        inode = os.stat(f"/run/netns/{self.ns}").st_ino
+        cleanup.add(f"notes of {self.ns}", lambda: _forget_notes(inode))
         self.bridge = unique("brpwt")
         for argv in VARIANTS[variant]:
             in_ns(self.ns, *argv)
@@ -90,10 +100,10 @@ class Host:
 
 
 @pytest.fixture(params=sorted(VARIANTS))
-def host(request: pytest.FixtureRequest, make_netns: Callable[..., str]) -> Host:
+def host(request: pytest.FixtureRequest, make_netns: Callable[..., str], cleanup: Cleanup) -> Host:
     variant = str(request.param)
     require(have("iptables-legacy") and have("nft"), "iptables and nftables are needed")
-    made = Host(make_netns, variant)
+    made = Host(make_netns, variant, cleanup)
     switch = in_ns(made.ns, "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables", check=False)
     require(switch.stdout.strip() == "1", "br_netfilter on inside a namespace")
     return made
@@ -174,9 +184,11 @@ def test_inspect_shows_the_warning(host: Host) -> None:
     assert len(warnings) == 1 and f"bridge {host.bridge}" in warnings[0]
 
 
-def test_no_warning_when_br_netfilter_is_off(make_netns: Callable[..., str]) -> None:
+def test_no_warning_when_br_netfilter_is_off(
+    make_netns: Callable[..., str], cleanup: Cleanup
+) -> None:
     require(have("iptables-legacy"), "iptables is needed")
-    host = Host(make_netns, "legacy")
+    host = Host(make_netns, "legacy", cleanup)
     in_ns(host.ns, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
     in_ns(host.ns, "sysctl", "-qw", "net.bridge.bridge-nf-call-ip6tables=0")
     a, b = host.guest(), host.guest()
@@ -184,3 +196,42 @@ def test_no_warning_when_br_netfilter_is_off(make_netns: Callable[..., str]) -> 
     res = host.attach(b, 11)
     assert "br_netfilter" not in res.stderr
     assert pings(a, f"{BRIDGE_NET}.11")
+
+
+def test_a_topology_bridge_node_with_allow_forward_and_its_down(host: Host, tmp_path: Path) -> None:
+    """``pipework up`` in the "host": a bridge node with ``allow-forward: true``, two
+    guests on it (existing namespaces: netns nodes made inside ``ip netns exec`` would
+    be named in its private mount namespace only) that ping each other; ``down``
+    leaves the rulesets as before."""
+    before = host.rules()
+    a, b = host.guest(), host.guest()
+    tag = unique("")[:4]
+    bridge = f"brpwtf{tag}"
+    doc = {
+        "name": f"pwtf{tag}",
+        "topology": {
+            "nodes": {
+                bridge: {"kind": "bridge", "allow-forward": True},
+                "a": {"kind": "linux", "guest": f"netns:{a}"},
+                "b": {"kind": "linux", "guest": f"netns:{b}"},
+            },
+            "links": [
+                {
+                    "endpoints": ["a:eth1", f"{bridge}:p{tag}a"],
+                    "ipv4": [f"{BRIDGE_NET}.1/24", None],
+                },
+                {
+                    "endpoints": ["b:eth1", f"{bridge}:p{tag}b"],
+                    "ipv4": [f"{BRIDGE_NET}.2/24", None],
+                },
+            ],
+        },
+    }
+    path = tmp_path / "lab.json"
+    path.write_text(json.dumps(doc))
+    res = host.pipework("up", str(path))
+    assert res.returncode == 0, res.stderr
+    assert pings(a, f"{BRIDGE_NET}.2")
+    res = host.pipework("down", str(path))
+    assert res.returncode == 0, res.stderr
+    assert host.rules() == before

@@ -593,10 +593,46 @@ def noted_bridges() -> list[str]:
     return sorted(n[len(prefix) :] for n in names if n.startswith(prefix))
 
 
+def forget_dead_namespaces() -> list[str]:
+    """Remove the notes of network namespaces that are gone (their rules went with
+    them): a namespace lives while a process is in it or a name in /run/netns holds it
+    (one held otherwise, by a bind mount elsewhere, loses only the note: detach then
+    leaves its rules to a gc run inside it, which finds none noted)."""
+    try:
+        names = os.listdir(NOTE_DIR)
+    except FileNotFoundError:
+        return []
+    alive: set[int] = set()
+    for directory in ("/proc", "/run/netns"):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for entry in entries:
+            if directory == "/proc" and not entry.isdigit():
+                continue
+            path = f"/proc/{entry}/ns/net" if directory == "/proc" else f"{directory}/{entry}"
+            try:
+                alive.add(os.stat(path).st_ino)
+            except OSError:
+                continue
+    gone = []
+    for name in names:
+        inode, _, _bridge = name.partition("-")
+        if inode.isdigit() and int(inode) not in alive:
+            try:
+                os.unlink(f"{NOTE_DIR}/{name}")
+            except FileNotFoundError:
+                continue
+            gone.append(name)
+    return gone
+
+
 def collect(in_use: frozenset[str]) -> tuple[list[str], list[str]]:
     """gc: remove pipework's rules for the noted bridges not ``in_use`` (gone, or with
     no port pipework attached); (the bridges whose rules were removed, failures)."""
     removed, failed = [], []
+    forget_dead_namespaces()
     for bridge in noted_bridges():
         if bridge in in_use:
             continue

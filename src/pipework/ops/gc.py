@@ -63,6 +63,7 @@ def _forward_rules() -> list[str]:
     from ..doctor import forward
 
     if not forward.noted_bridges():
+        forward.forget_dead_namespaces()
         return []
     from ..marks import parse_veth_mark
     from ..netlink.socket import NetlinkSocket

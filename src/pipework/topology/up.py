@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from ..steps import Rollback
+    from .parse import Topology
 
 
 class UpResult(Record):
@@ -112,6 +113,7 @@ def down(path: str, *, verbose: bool = False) -> list[str]:
         lab.open(need_guests=False)
         _say(verbose, "remove the lab's links from the host")
         removed += [f"host:{name}" for name in delete_ours(lab.host, topo.name, "the host")]
+        removed += _forward_rules(topo, verbose)
         for name, place in lab.places.items():
             if place.ns is None:
                 continue
@@ -130,6 +132,25 @@ def down(path: str, *, verbose: bool = False) -> list[str]:
         _say(verbose, f"ip netns del {' '.join(doomed)}")
         ip_batch([f"netns del {name}" for name in doomed], "remove the netns nodes")
         removed += [f"netns {name}" for name in doomed]
+    return removed
+
+
+def _forward_rules(topo: Topology, verbose: bool) -> list[str]:
+    """The firewall's accept rules of the lab's ``allow-forward`` bridge nodes (added
+    by their ports' attaches, doctor.forward): its bridges are gone or going."""
+    wanted = [n.name for n in topo.nodes if n.kind == "bridge" and n.allow_forward]
+    if not wanted:
+        return []
+    from ..doctor import forward
+
+    removed = []
+    for bridge in wanted:
+        if not forward.has_note(bridge):
+            continue
+        for command in forward.remove_forward(bridge):
+            _say(verbose, command)
+        forward.drop_note(bridge)
+        removed.append(f"firewall:{bridge}")
     return removed
 
 
