@@ -235,3 +235,19 @@ def test_a_topology_bridge_node_with_allow_forward_and_its_down(host: Host, tmp_
     res = host.pipework("down", str(path))
     assert res.returncode == 0, res.stderr
     assert host.rules() == before
+
+
+def test_allow_forward_on_a_nic_says_it_is_for_a_bridge(
+    make_netns: Callable[..., str], cleanup: Cleanup
+) -> None:
+    require(have("iptables-legacy"), "iptables is needed")
+    host = Host(make_netns, "legacy", cleanup)
+    before = host.rules()
+    sh("ip", "-n", host.ns, "link", "add", "pwtnic0", "type", "veth", "peer", "name", "pwtnic1")
+    sh("ip", "-n", host.ns, "link", "set", "pwtnic0", "up")
+    res = host.pipework(
+        "attach", host.guest(), "--to", "pwtnic0", "--ip", f"{BRIDGE_NET}.9/24", "--allow-forward"
+    )
+    assert res.returncode == 0, res.stderr
+    assert "--allow-forward is for a Linux bridge: nothing done for pwtnic0" in res.stderr
+    assert host.rules() == before

@@ -229,6 +229,8 @@ def _firewall(
     /proc/sys; when it is on, the rulesets are read (docs/doctor.md says the cost)."""
     bridge = ctx.uplink
     if bridge is None or bridge.kind != "bridge":
+        if ctx.spec.allow_forward:  # (br_netfilter sees Linux bridges only)
+            return [f"--allow-forward is for a Linux bridge: nothing done for {ctx.spec.host_if}"]
         return []
     key = (bridge.name, ctx.spec.allow_forward)
     if seen is not None:
