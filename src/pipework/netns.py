@@ -169,6 +169,19 @@ class inside:
             os.close(self._home)
 
 
+def ns_sysctl(ns: NetNS, key: str, value: str | None = None) -> str:
+    """``/proc/sys/KEY`` of the namespace ``ns`` (KEY as a path, such as
+    ``net/ipv6/conf/eth1/accept_dad``): its value, which ``value`` then replaces.
+    /proc/sys/net shows the namespace of the process that opens the file, whatever
+    the mount; no netlink attribute sets an IPv6 sysctl. OSError as open(2) says."""
+    with inside(ns), open(f"/proc/sys/{key}", "r+") as f:
+        before = f.read().strip()
+        if value is not None and value != before:
+            f.seek(0)
+            f.write(value)
+    return before
+
+
 def named_netns_path(name: str) -> str | None:
     """The bind mount ``ip netns add NAME`` made, if it exists."""
     for base in NETNS_RUN_DIRS:

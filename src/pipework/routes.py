@@ -83,7 +83,20 @@ def add_route(
     oif: int | None,
 ) -> None:
     """Add a route to the main table (``push`` records its removal)."""
-    route = m.Route(
+    route = main_route(family, dst, dst_len, via, scope, oif)
+    what = _describe_route(family, dst, dst_len, via)
+    nl.request(m.add_route(route), op="add route", obj=f"{what} in {label}")
+    push(
+        f"ip route del {what}",
+        gone_ok(lambda: nl.request(m.delete_route(route), op="remove route", obj=what)),
+    )
+
+
+def main_route(
+    family: int, dst: bytes | None, dst_len: int, via: bytes | None, scope: int, oif: int | None
+) -> m.Route:
+    """A unicast route of the main table, as pipework adds them."""
+    return m.Route(
         family=family,
         dst_len=dst_len,
         table=m.RT_TABLE_MAIN,
@@ -95,12 +108,6 @@ def add_route(
         oif=oif,
         priority=None,
         prefsrc=None,
-    )
-    what = _describe_route(family, dst, dst_len, via)
-    nl.request(m.add_route(route), op="add route", obj=f"{what} in {label}")
-    push(
-        f"ip route del {what}",
-        gone_ok(lambda: nl.request(m.delete_route(route), op="remove route", obj=what)),
     )
 
 

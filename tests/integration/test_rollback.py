@@ -58,16 +58,17 @@ def test_fault_in_a_step_keeps_an_existing_bridge(make_netns, make_bridge):
     assert link("eth1", ns) is None
 
 
-def test_a_real_kernel_refusal_rolls_back(make_netns, bridge_name):
+def test_a_real_kernel_refusal_rolls_back(make_netns, make_bridge):
+    # (IPv6 turned off in the guest was the refusal here; pipework now turns it on for
+    # its interface, docs/traps.md.) A link with an MTU below 1280 has no IPv6 at all.
     ns = make_netns()
-    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
-    br = bridge_name()
+    br = make_bridge(mtu=1200)
     res = pipework(br, ns, "2001:db8::91/64")
     assert res.returncode == 1
     assert "add address 2001:db8::91/64 on eth1" in res.stderr
-    assert "EACCES" in res.stderr or "EPERM" in res.stderr
-    assert link(br) is None and link("eth1", ns) is None
+    assert "EINVAL" in res.stderr
+    assert link("eth1", ns) is None
+    assert ip_json("link", "show", "master", br) == []  # the bridge, not ours, is kept
 
 
 @pytest.mark.parametrize("signal_name", ["INT", "TERM"])

@@ -145,12 +145,10 @@ def before_link_up(ctx: AttachContext) -> list[Step]:
 
 def _no_dad(ctx: AttachContext) -> None:
     from ..errors import HostStateError
-    from ..netns import inside
+    from ..netns import ns_sysctl
 
-    path = f"/proc/sys/net/ipv6/conf/{ctx.spec.container_ifname}/accept_dad"
     try:
-        with inside(ctx.guest.netns), open(path, "w") as f:  # /proc/sys/net: the opener's netns
-            f.write("0")
+        ns_sysctl(ctx.guest.netns, f"net/ipv6/conf/{ctx.spec.container_ifname}/accept_dad", "0")
     except OSError as exc:
         raise HostStateError(
             f"turn off DAD on {ctx.spec.container_ifname} in {ctx.guest.label}: {exc.strerror}",

@@ -104,19 +104,9 @@ def shim_command(parent: str, auto: bool) -> str:
 
 
 def _route(shim: Link, dst: IPAddress, prefixlen: int) -> m.Route:
-    return m.Route(
-        family=dst.af,
-        dst_len=prefixlen,
-        table=m.RT_TABLE_MAIN,
-        protocol=m.RTPROT_BOOT,
-        scope=m.RT_SCOPE_LINK,
-        type=m.RTN_UNICAST,
-        dst=dst.packed,
-        gateway=None,
-        oif=shim.index,
-        priority=None,
-        prefsrc=None,
-    )
+    from ..routes import main_route
+
+    return main_route(dst.af, dst.packed, prefixlen, None, m.RT_SCOPE_LINK, shim.index)
 
 
 def add_routes(
@@ -163,23 +153,7 @@ def _forget(nl: NetlinkSocket, route: m.Route) -> bool:
 def add_address(nl: NetlinkSocket, shim: Link, iface: IPInterface, push: Push) -> bool:
     """Put ``iface`` on the shim; False when it was there already."""
     packed, af = iface.address.packed, iface.address.af
-    brd = iface.broadcast()
-    try:
-        nl.request(
-            m.add_address(
-                shim.index,
-                af,
-                packed,
-                iface.prefixlen,
-                broadcast=brd.packed if brd else None,
-                nodad=iface.family == 6,
-            ),
-            op="add address",
-            obj=f"{iface} on {shim.name}",
-        )
-    except NetlinkError as exc:
-        if exc.errno != EEXIST:
-            raise
+    if not nl.ensure_address(shim.index, iface, obj=f"{iface} on {shim.name}"):
         return False
 
     def undo() -> None:

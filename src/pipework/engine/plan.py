@@ -21,9 +21,7 @@ pipework returns.
 
 from __future__ import annotations
 
-from errno import EEXIST
-
-from ..errors import HostStateError, NetlinkError
+from ..errors import HostStateError
 from ..netlink import messages as m
 from ..steps import Step, gone_ok
 
@@ -101,25 +99,9 @@ def adder(ctx: AttachContext, iface: IPInterface) -> Action:
     def add(rollback: Rollback) -> None:
         nl = ctx.guest_nl
         index = ctx.guest_end().index
-        brd = iface.broadcast()
         obj = f"{iface} on {ctx.spec.container_ifname} in {ctx.guest.label}"
         packed, af = iface.address.packed, iface.address.af
-        try:
-            nl.request(
-                m.add_address(
-                    index,
-                    af,
-                    packed,
-                    iface.prefixlen,
-                    broadcast=brd.packed if brd else None,
-                    nodad=iface.family == 6,
-                ),
-                op="add address",
-                obj=obj,
-            )
-        except NetlinkError as exc:
-            if exc.errno != EEXIST:
-                raise
+        if not nl.ensure_address(index, iface, obj=obj):
             return  # there already (finishing an attach a killed run began): not ours to undo
         rollback.push(
             f"ip addr del {iface}",
@@ -142,37 +124,35 @@ def ipv6_enabler(ctx: AttachContext) -> Action:
     ``--network none`` containers) gives every new interface that setting, and the
     kernel then refuses IPv6 addresses on it (EACCES). The guest's ``all`` and
     ``default`` stay as they are: the choice is the guest's for its other interfaces.
-    No netlink attribute sets an IPv6 sysctl, so it is the guest's /proc/sys/net
-    (which shows the namespace of the process that opens it) that is written.
+    No netlink attribute sets an IPv6 sysctl: it is written through the guest's
+    /proc/sys/net (``netns.ns_sysctl``).
     """
 
     def enable(rollback: Rollback) -> None:
-        from ..netns import inside
+        from ..netns import ns_sysctl
 
         name = ctx.spec.container_ifname
-        path = f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6"
-        obj = f"{name} in {ctx.guest.label}"
+        key = f"net/ipv6/conf/{name}/disable_ipv6"
         try:
-            with inside(ctx.guest.netns), open(path, "r+") as f:
-                if f.read().strip() == "0":
-                    return
-                f.seek(0)
-                f.write("0")
+            before = ns_sysctl(ctx.guest.netns, key, "0")
+        except FileNotFoundError:
+            # no IPv6 state on the interface at all (an MTU below 1280, a kernel booted
+            # with ipv6.disable=1): nothing to turn on; adding the address says why
+            return
         except OSError as exc:
-            raise HostStateError(
-                f"turn on IPv6 on {obj}: {exc.strerror}",
-                hint="the kernel may run without IPv6 (ipv6.disable=1)",
-            ) from None
+            what = f"turn on IPv6 on {name} in {ctx.guest.label}"
+            raise HostStateError(f"{what}: {exc.strerror}") from None
+        if before == "0":
+            return
 
         def undo() -> None:
             # mostly gone with the interface; a NIC moved in (--direct-phys) stays
             try:
-                with inside(ctx.guest.netns), open(path, "w") as f:
-                    f.write("1")
+                ns_sysctl(ctx.guest.netns, key, before)
             except FileNotFoundError:
                 pass
 
-        rollback.push(ctx.in_guest(f"sysctl -w net.ipv6.conf.{name}.disable_ipv6=1"), undo)
+        rollback.push(ctx.in_guest(f"sysctl -w net.ipv6.conf.{name}.disable_ipv6={before}"), undo)
 
     return enable
 

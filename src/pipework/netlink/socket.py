@@ -21,6 +21,7 @@ from .codec import NLMSGHDR, DecodeError, pack_message, split_attrs, split_messa
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..inet import IPInterface
     from ..netns import NetNS
     from .messages import Address, Link, Request, Route
 
@@ -256,6 +257,26 @@ class NetlinkSocket:
             ):
                 found.append((route, m.replay_route(data, start, end)))
         return found
+
+    def ensure_address(self, index: int, iface: IPInterface, *, obj: str) -> bool:
+        """Put ``iface`` on link ``index`` (IPv4 with its broadcast, IPv6 without DAD:
+        an address asked for works at once); False when it was there already."""
+        brd = iface.broadcast()
+        req = m.add_address(
+            index,
+            iface.address.af,
+            iface.address.packed,
+            iface.prefixlen,
+            broadcast=brd.packed if brd else None,
+            nodad=iface.family == 6,
+        )
+        try:
+            self.request(req, op="add address", obj=obj)
+        except NetlinkError as exc:
+            if exc.errno != EEXIST:
+                raise
+            return False
+        return True
 
     def create_link(self, req: Request, *, name: str, op: str, obj: str) -> Link | None:
         """Create a link and read it back in the same round trip (NLM_F_ECHO, kernel >= 6.1),
