@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .conftest import PIPEWORK, in_ns, pipework, sh, wait_until
+from .test_dhcp import POOL6, lan  # noqa: F401 - the DHCP server fixture
 
 
 def _pid(container: str) -> str:
@@ -62,6 +63,17 @@ def test_ipv6_address_in_a_docker_network_none_container(container, bridge_name,
         "default": "1",
         "eth1": "0",
     }
+
+
+def test_dhcpv6_in_a_docker_network_none_container(container, lan):  # noqa: F811
+    net = lan()
+    ct = container()
+    res = pipework("attach", ct, "--to", net.bridge, "--dhcp6")
+    assert res.returncode == 0, res.stderr
+    pid = _pid(ct)
+    out = sh("nsenter", "-t", pid, "-n", "ip", "-6", "-o", "addr", "show", "dev", "eth1").stdout
+    assert [a for a in out.split() if POOL6.match(a)], out
+    assert _ipv6_settings(pid, "all", "default") == {"all": "1", "default": "1"}
 
 
 # -- item 6: announcements on a bridge that runs STP -----------------------------------
