@@ -128,6 +128,8 @@ def _peer_forwarding(make_netns, host: str, br: str) -> str:
         br,
         "--ip",
         "198.51.100.1/24",
+        "--ip",
+        "2001:db8:16::1/64",
         check=False,
     )
     assert res.returncode == 0, res.stderr
@@ -176,6 +178,24 @@ def test_stp_port_announces_again_when_it_forwards(make_netns):
         lambda: _neighbour_mac(peer, "198.51.100.10") == mac,
         2 * FORWARD_DELAY_CS / 100 + 3,
         "the peer to learn the guest's MAC",
+    )
+
+
+def test_stp_port_advertises_an_ipv6_address_again_when_it_forwards(make_netns):
+    host, br = _stp_host(make_netns)
+    peer = _peer_forwarding(make_netns, host, br)
+    old = ("lladdr", "02:00:00:00:00:98", "dev", "eth1", "nud", "stale")
+    in_ns(peer, "ip", "-6", "neigh", "replace", "2001:db8:16::10", *old)
+    guest = make_netns()
+    res = in_ns(host, PIPEWORK, "attach", f"netns:{guest}", "--to", br,
+                "--ip", "2001:db8:16::10/64", check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert _neighbour_mac(peer, "2001:db8:16::10") == "02:00:00:00:00:98"
+    mac = _guest_mac(guest)
+    wait_until(
+        lambda: _neighbour_mac(peer, "2001:db8:16::10") == mac,
+        2 * FORWARD_DELAY_CS / 100 + 3,
+        "the peer to learn the guest's MAC from the advertisement",
     )
 
 
