@@ -256,3 +256,41 @@ def test_the_host_graph_shows_a_host_vxlan_port_on_its_bridge(make_bridge, clean
     assert edge_between(parsed, bridge, device) == {}
     remote, _ = host_node(parsed, "203.0.113.88")
     assert edge_between(parsed, device, remote) == {"label": "VNI 4343", "style": "dashed"}
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_png_of_a_topology_file_is_a_picture(tmp_path):
+    require(have("dot"), "Graphviz's dot is not installed (apt-get install graphviz)")
+    out = tmp_path / "lab.png"
+    res = pipework("graph", str(ROOT / "docs" / "graph-example.clab.yml"), "--format", "png",
+                   "-o", str(out))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    width, height, rows = png_pixels(out.read_bytes())
+    assert width > 100 and height > 100
+    white = b"\xff\xff\xff"
+    inked = sum(1 for row in rows for i in range(0, len(row), 3) if row[i : i + 3] != white)
+    assert inked > width * height // 100, f"{inked} non-white pixels"
+
+
+def svg_texts(svg: str) -> list[str]:
+    """The text of every <text> element, as drawn (Graphviz escapes "-" as &#45;)."""
+    import re
+
+    return sorted(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+
+def test_the_readme_picture_is_what_the_command_draws(tmp_path):
+    require(have("dot"), "Graphviz's dot is not installed (apt-get install graphviz)")
+    readme = (ROOT / "README.md").read_text()
+    assert "![pipework graph of a small lab](docs/graph-example.svg)" in readme
+    command = "pipework graph docs/graph-example.clab.yml --format svg -o docs/graph-example.svg"
+    assert command in " ".join(readme.split())
+    out = tmp_path / "again.svg"
+    res = pipework("graph", str(ROOT / "docs" / "graph-example.clab.yml"), "--format", "svg",
+                   "-o", str(out))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    # the same labels in the same number (the layout may vary with Graphviz's version)
+    committed = svg_texts((ROOT / "docs" / "graph-example.svg").read_text())
+    assert committed and svg_texts(out.read_text()) == committed

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .conftest import (
     pings,
     require,
     sh,
+    tcp_works,
     unique,
     wait_until,
 )
@@ -380,3 +382,262 @@ def test_an_interface_in_the_way_is_an_error_naming_it(
     others = list(doc["topology"]["nodes"])[1:]  # type: ignore[index]
     assert not any(netns_exists(n) for n in others)  # nothing was changed
     assert link("pwtother", first) is not None
+
+
+def test_links_are_born_in_their_nodes_never_in_the_host(
+    lab: Callable[..., Lab], cleanup: Cleanup
+) -> None:
+    """Each veth is made with both ends in their namespaces in one request: the host
+    never sees one of its ends (create-then-move shows each end, then its move)."""
+    doc = ring_doc(3)
+    nodes = list(doc["topology"]["nodes"])  # type: ignore[index]
+    topo = lab(doc)
+    canary = unique("pwtc")[:12]
+    cleanup.add("canary", lambda: sh("ip", "link", "del", canary, check=False))
+    monitor = subprocess.Popen(
+        ["ip", "-o", "monitor", "link"], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    seen: list[str] = []
+
+    def read() -> None:
+        assert monitor.stdout is not None
+        for line in monitor.stdout:  # until the monitor is killed
+            seen.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # the canary's creation and deletion bracket up: every event between is read
+        sh("ip", "link", "add", canary, "type", "veth", "peer", "name", canary + "p")
+        wait_until(lambda: any(canary in line for line in seen), 30, "the monitor")
+        res = topo.up()
+        assert res.returncode == 0, res.stderr
+        sh("ip", "link", "del", canary)
+        gone = f"Deleted {link_index_line(seen, canary)}"
+        wait_until(lambda: any(line.startswith(gone) for line in seen), 30, "the canary's end")
+    finally:
+        monitor.kill()
+        monitor.wait(timeout=30)
+        reader.join(timeout=30)
+    assert any(canary in line for line in seen)  # the monitor saw the host's links
+    lab_lines = [
+        line
+        for line in seen
+        if any(f" {name} " in line or f"link-netns {name}" in line for name in nodes)
+        or any(f": {ifname}" in line for ifname in ("cw@", "ccw@", "cw:", "ccw:"))
+    ]
+    assert lab_lines == []
+    assert link("cw", nodes[0]) is not None
+
+
+def link_index_line(lines: list[str], name: str) -> str:
+    """ "N: NAME" of the first monitor line about ``name``."""
+    line = next(line for line in lines if f": {name}@" in line or f": {name}:" in line)
+    return line.split(":", 1)[0] + f": {name}"
+
+
+def test_a_progress_bar_on_a_terminal(lab: Callable[..., Lab]) -> None:
+    import pty
+
+    topo = lab(ring_doc(3))
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [PIPEWORK, "up", topo.path], stdout=subprocess.PIPE, stderr=slave, text=True
+        )
+        os.close(slave)
+        chunks: list[bytes] = []
+        for _ in range(10000):  # until the terminal closes (EIO), bounded
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        os.close(master)
+    text = b"".join(chunks).decode()
+    frames = [frame.strip() for frame in text.split("\r") if frame.strip()]
+    assert len(frames) > 1, text  # redrawn in place
+    last = frames[-1]
+    total = last.rsplit(" ", 1)[1].split("/")[1]
+    assert last.endswith(f"] {total}/{total}") and "[" + "#" * 30 + "]" in last, last
+
+
+def test_plain_progress_lines_when_not_a_terminal(lab: Callable[..., Lab]) -> None:
+    res = lab(ring_doc(3)).up()
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.endswith(" steps")]
+    assert "\r" not in res.stderr and 1 < len(lines) <= 11, res.stderr
+    done, total = lines[-1].rsplit(" ", 2)[1].split("/")
+    assert done == total
+
+
+def test_exec_is_an_argv_and_a_shell_only_when_asked(
+    lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    doc = ring_doc(2)
+    first = next(iter(doc["topology"]["nodes"]))  # type: ignore[index]
+    out = tmp_path / "out"
+    out.mkdir()
+    doc["topology"]["nodes"][first]["exec"] = [  # type: ignore[index]
+        f"touch {out}/a;touch {out}/b",  # words, never a shell: ";" is part of a name
+        {"sh": f"ip -o link show > {out}/links"},  # a shell, asked for
+    ]
+    res = lab(doc).up()
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a;touch", "b", "links"]
+    links = (out / "links").read_text()
+    # run in the node's network namespace: its links, not the host's
+    assert " cw@" in links and " ccw@" in links and "eth0" not in links
+
+
+def test_vxlan_links_put_nodes_on_two_hosts_on_one_segment(
+    lab: Callable[..., Lab], make_netns: Callable[..., str]
+) -> None:
+    """Each "host" a namespace with an underlay veth to the other (test_vxlan's
+    Hosts); ``up`` runs inside each with ``ip netns exec``, and each host's file has a
+    netns node with a vxlan link towards the other host. The nodes are made from the
+    real host first: ``ip netns exec`` runs in a mount namespace of its own whose
+    mounts do not propagate back, so a namespace ``up`` made there would vanish with
+    it (a node that exists is used as it is)."""
+    from .test_vxlan import Hosts
+
+    hosts = Hosts(make_netns)
+    tag = unique("")[:4]
+    nodes = {}
+    for side, (host, remote, address) in {
+        "a": (hosts.a, hosts.addr_b, "203.0.113.1/24"),
+        "b": (hosts.b, hosts.addr_a, "203.0.113.2/24"),
+    }.items():
+        node = make_netns(f"pwtx{tag}{side}")
+        nodes[side] = node
+        topo = lab(
+            {
+                "name": f"pwt{tag}{side}",
+                "topology": {
+                    "nodes": {node: {"kind": "netns"}},
+                    "links": [
+                        {
+                            "type": "vxlan",
+                            "endpoint": {"node": node, "interface": "vx0", "ipv4": address},
+                            "remote": remote,
+                            "vni": 4242,
+                        }
+                    ],
+                },
+            }
+        )
+        hosts.ok(host, "up", topo.path)
+    a, b = nodes["a"], nodes["b"]
+    wait_until(lambda: pings(a, "203.0.113.2"), 10, "a ping across the segment")
+    assert tcp_works(b, a, "203.0.113.2", 5414)
+    vx = link("vx0", a)
+    assert vx is not None and vx["mtu"] == 1450  # the underlay's 1500 less 50
+    # a full-size packet, not fragmented, crosses the tunnel
+    res = in_ns(
+        a, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1422", "203.0.113.2", check=False
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_docker_and_lxc_guests_and_a_netns_node_in_one_lab(
+    lab: Callable[..., Lab],
+    container: Callable[..., str],
+    lxc_container: Callable[..., str],
+) -> None:
+    docker_name, lxc_name = container(), lxc_container()
+    tag = unique("")[:4]
+    hub = f"pwth{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {
+                # found by name: the node's name is the guest's
+                docker_name: {"kind": "linux", "runtime": "docker"},
+                lxc_name: {"kind": "linux"},
+                hub: {"kind": "netns"},
+            },
+            "links": [
+                {"endpoints": [f"{docker_name}:eth1", f"{hub}:to-web"],
+                 "ipv4": ["198.51.100.1/30", "198.51.100.2/30"]},
+                {"endpoints": [f"{lxc_name}:eth1", f"{hub}:to-ct"],
+                 "ipv4": ["198.51.100.5/30", "198.51.100.6/30"]},
+            ],
+        },
+    }  # fmt: skip
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    assert pings(hub, "198.51.100.1")  # the Docker container
+    assert pings(hub, "198.51.100.5")  # the LXC container
+    again = topo.up()
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr
+    assert topo.down().returncode == 0
+    assert not netns_exists(hub)
+    pid = sh("docker", "inspect", "-f", "{{.State.Pid}}", docker_name).stdout.strip()
+    gone = sh("nsenter", "-t", pid, "-n", "ip", "link", "show", "eth1", check=False)
+    assert gone.returncode != 0
+
+
+def test_extended_host_and_macvlan_links(lab: Callable[..., Lab], nic: Callable[..., str]) -> None:
+    parent = nic()
+    sh("ip", "link", "set", parent, "up")
+    tag = unique("")[:4]
+    a = f"pwte{tag}"
+    host_if = f"pwth{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {a: {"kind": "netns"}},
+            "links": [
+                {
+                    "type": "host",
+                    "endpoint": {"node": a, "interface": "eth2", "ipv4": "203.0.113.2/24"},
+                    "host-interface": host_if,
+                    "mtu": 1400,
+                },
+                {
+                    "type": "macvlan",
+                    "endpoint": {"node": a, "interface": "mv1", "mac": "02:00:5e:00:53:07"},
+                    "host-interface": parent,
+                    "mode": "private",
+                },
+            ],
+        },
+    }
+    res = lab(doc).up()
+    assert res.returncode == 0, res.stderr
+    host_end, eth2 = link(host_if), link("eth2", a)
+    assert host_end is not None and eth2 is not None
+    assert (host_end["mtu"], eth2["mtu"]) == (1400, 1400)
+    assert addresses("eth2", a) == ["203.0.113.2/24"]
+    mv1 = link("mv1", a)
+    assert mv1 is not None and mv1["address"] == "02:00:5e:00:53:07"
+    assert mv1["linkinfo"]["info_data"]["mode"] == "private"  # type: ignore[index]
+
+
+def test_a_bridge_that_existed_is_used_and_left_by_down(
+    lab: Callable[..., Lab], make_bridge: Callable[..., str]
+) -> None:
+    bridge = make_bridge()
+    tag = unique("")[:4]
+    ns = f"pwtb{tag}"
+    port = f"pwtp{tag}"
+    doc = {
+        "name": f"pwt{tag}",
+        "topology": {
+            "nodes": {bridge: {"kind": "bridge"}, ns: {"kind": "netns"}},
+            "links": [{"endpoints": [f"{ns}:eth1", f"{bridge}:{port}"]}],
+        },
+    }
+    topo = lab(doc)
+    res = topo.up()
+    assert res.returncode == 0, res.stderr
+    entry = link(port)
+    assert entry is not None and entry.get("master") == bridge
+    assert topo.down().returncode == 0
+    assert link(port) is None
+    assert link(bridge) is not None, "down removed a bridge the lab did not make"

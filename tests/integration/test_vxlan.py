@@ -422,3 +422,17 @@ def test_gc_beside_an_attach_never_takes_the_segment_from_under_it(hosts: Hosts)
         hosts.ok(hosts.a, "detach", guest)
         if round_ % 2:
             hosts.gc(hosts.a)  # every other round starts from no segment at all
+
+
+def test_a_local_address_and_another_udp_port_are_the_devices_and_carry_traffic(
+    hosts: Hosts,
+) -> None:
+    guest_a, guest_b = hosts.guest(), hosts.guest()
+    for host, guest, local, address in (
+        (hosts.a, guest_a, hosts.addr_a, "203.0.113.1/24"),
+        (hosts.b, guest_b, hosts.addr_b, "203.0.113.2/24"),
+    ):
+        hosts.join(host, guest, address, "--local", local, "--dstport", "8472")
+    info = hosts.links(hosts.a)["vx42"]["linkinfo"]["info_data"]  # type: ignore[index]
+    assert (info["local"], info["port"], info["remote"]) == (UNDERLAY_A, 8472, UNDERLAY_B)
+    wait_until(lambda: pings(guest_a, "203.0.113.2"), 10, "a ping over UDP port 8472")

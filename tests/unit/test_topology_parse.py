@@ -264,3 +264,77 @@ def test_json_syntax_error_names_the_line(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read topology file"):
         load(str(tmp_path / "nope.yml"))
+
+
+_WITHOUT_YAML = r"""
+import sys
+
+sys.modules["yaml"] = None  # PyYAML not installed: importing it raises ImportError
+import pipework.cli.main  # noqa: F401  (the command line, with every verb's entry)
+from pipework.errors import UsageError
+from pipework.topology.parse import load
+
+topo = load(sys.argv[1])
+print(topo.name, len(topo.links))
+try:
+    load(sys.argv[2])
+except UsageError as exc:
+    print(exc, "|", exc.hint)
+"""
+
+
+def test_json_needs_no_pyyaml_and_yaml_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    doc = {
+        "name": "j",
+        "topology": {
+            "nodes": {"a": {"kind": "netns"}, "b": {"kind": "netns"}},
+            "links": [{"endpoints": ["a:eth1", "b:eth1"]}],
+        },
+    }
+    good = write(tmp_path, json.dumps(doc), "lab.json")
+    res = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_YAML, good, write(tmp_path, RING)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    loaded, refusal = res.stdout.splitlines()
+    assert loaded == "j 1"
+    assert "reading YAML needs PyYAML, which is not installed" in refusal
+    assert "pip install 'pipework[topology]'" in refusal
+
+
+def test_pyyaml_is_imported_only_when_a_yaml_file_is_read(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipework.cli.main, pipework.topology.up, pipework.graph.topology\n"
+        "from pipework.topology.parse import load\n"
+        "load(sys.argv[1])\n"
+        "print('yaml' in sys.modules)\n"
+        "load(sys.argv[2])\n"
+        "print('yaml' in sys.modules)\n"
+    )
+    doc = {"name": "j", "topology": {"nodes": {"a": {"kind": "netns"}}}}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            write(tmp_path, json.dumps(doc), "lab.json"),
+            write(tmp_path, RING),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "True"]
