@@ -369,3 +369,21 @@ def test_the_shim_example_of_the_docs_runs_as_written(make_netns):
         res = in_ns(host, *argv, check=False)
         assert res.returncode == 0, f"{' '.join(words)}: {res.stderr}"
     assert _host_state(host) == clean
+
+
+def test_reattach_within_the_locktime_updates_the_peer_at_once(make_netns, make_bridge):
+    """No STP: the attach's own gratuitous ARP, sent well within the peer's locktime
+    (1 s) of its last update of the entry, is taken (docs/traps.md)."""
+    br = make_bridge()
+    peer, guest = make_netns(), make_netns()
+    assert (
+        pipework("attach", f"netns:{peer}", "--to", br, "--ip", "198.51.100.1/24").returncode == 0
+    )
+    first = ("attach", f"netns:{guest}", "--to", br, "--ip", "198.51.100.12/24")
+    assert pipework(*first, "--mac", "02:00:00:00:01:03").returncode == 0
+    assert in_ns(peer, "ping", "-c", "1", "-W", "2", "198.51.100.12", check=False).returncode == 0
+    started = time.monotonic()
+    assert pipework("detach", f"netns:{guest}").returncode == 0
+    assert pipework(*first, "--mac", "02:00:00:00:01:04").returncode == 0
+    assert time.monotonic() - started < 1.0
+    assert _neighbour_mac(peer, "198.51.100.12") == "02:00:00:00:01:04"

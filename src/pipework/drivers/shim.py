@@ -235,7 +235,12 @@ def attach_steps(ctx: AttachContext) -> list[Step]:
         if spec.host_shim:
             raise UsageError("--host-shim on a VLAN of a NIC is not supported yet")
         return []
-    shim = find_shim(ctx.host, parent)
+    try:
+        shim = find_shim(ctx.host, parent)
+    except HostStateError:
+        if spec.host_shim:
+            raise
+        return []  # an interface of that name, not pipework's: no shim to route through
     if shim is None and not spec.host_shim:
         return []
     made: list[Link] = [shim] if shim is not None else []
