@@ -76,8 +76,8 @@ DHCP client (dhcp, dhcp-f: dhcp-f keeps renewing the lease). vxlan<VNI> joins a
 VXLAN segment across hosts: --remote ADDR or --group ADDR, --local ADDR,
 --dstport PORT (4789), --vxlan-dev DEV (the underlay device). --allow-forward
 adds the firewall's accept rule for traffic within the bridge (docs/doctor.md).
---host-shim lets the host reach a macvlan guest (pipework shim NIC ADDR/PREFIX;
-docs/traps.md).
+--host-shim lets the host reach a macvlan guest, through a shim on the NIC
+(pipework shim, docs/traps.md).
 Also: pipework link GUEST_A[:IF] GUEST_B[:IF] joins two guests directly; pipework
 gc removes what vanished guests left behind.
 """

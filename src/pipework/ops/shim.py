@@ -27,7 +27,8 @@ Give the host a way to its macvlan guests on NIC (the kernel passes nothing betw
 a NIC and its macvlans): a macvlan in bridge mode on NIC, pws-NIC, marked as
 pipework's, with ADDRESS and a host route to every macvlan guest that attaches on
 NIC from now on; --route adds a route through it (the subnet of guests already
-there). pipework ls lists it; --remove removes it with its routes.
+there). pipework ls lists it; --remove removes it with its routes; -v prints each
+change as the equivalent ip command.
 
 example:
   pipework shim eth0 192.168.1.250/32 --route 192.168.1.192/27
