@@ -65,10 +65,12 @@ def run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
 
 def boot_code(pyz: Path) -> str:
     """The -c code the file's sh prologue hands to Python (a single-quoted sh word)."""
-    return pyz.read_bytes()[:20000].split(b"'")[1].decode()
+    return pyz.read_bytes()[:20000].split(b"-c '", 1)[1].split(b"'", 1)[0].decode()
 
 
-def compiled_under(pyz: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def compiled_under(
+    pyz: Path, *args: str, python: str = "/usr/bin/python3"
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run the file's own -c code as its prologue does, with an audit hook that names
     every source Python compiles on the way (printed to stderr at exit)."""
     hook = (
@@ -84,7 +86,7 @@ def compiled_under(pyz: Path, *args: str) -> tuple[subprocess.CompletedProcess[s
         "os._exit = report\n"
         f"exec(compile({boot_code(pyz)!r}, '<boot>', 'exec'))\n"
     )
-    res = run("/usr/bin/python3", "-I", "-S", "-c", hook, pyz, *args)
+    res = run(python, "-I", "-S", "-c", hook, pyz, *args)
     line = next(x for x in res.stderr.splitlines() if x.startswith("COMPILED "))
     return res, [name for name in eval(line[len("COMPILED ") :]) if "pipework" in name]  # noqa: S307
 
@@ -224,3 +226,27 @@ def test_an_interpreter_the_index_is_not_for_runs_it_through_zipimport(
     assert res.returncode == 0, res.stderr
     assert compiled == []  # zipimport took the .pyc beside each source
     assert addresses("eth1", netns=ns) == ["198.51.100.73/24"]
+
+
+def _pyenv_python(minor: str) -> str | None:
+    found = sorted(Path("/root/.pyenv/versions").glob(f"{minor}.*/bin/python{minor}"))
+    return str(found[-1]) if found else None
+
+
+@pytest.mark.parametrize("minor", ["3.9", "3.13"])
+def test_built_for_another_python_it_attaches_with_it(
+    minor: str, tmp_path: Path, make_netns, make_bridge
+):
+    """--python: the oldest Python pipework runs on and the newest here (pyenv's)."""
+    python = _pyenv_python(minor)
+    require(python is not None, f"no Python {minor} under /root/.pyenv/versions")
+    assert python is not None
+    out = tmp_path / "pipework"
+    build = [str(ROOT / "scripts" / "build-pyz"), "--python", python, str(out)]
+    subprocess.run(build, check=True, timeout=120, capture_output=True)
+    ns, br = make_netns(), make_bridge()
+    res = run(out, br, ns, "198.51.100.74/24")
+    assert res.returncode == 0, res.stderr
+    assert addresses("eth1", netns=ns) == ["198.51.100.74/24"]
+    res, compiled = compiled_under(out, "--version", python=python)
+    assert (res.returncode, compiled) == (0, [])
