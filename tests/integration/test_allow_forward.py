@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -251,3 +252,29 @@ def test_allow_forward_on_a_nic_says_it_is_for_a_bridge(
     assert res.returncode == 0, res.stderr
     assert "--allow-forward is for a Linux bridge: nothing done for pwtnic0" in res.stderr
     assert host.rules() == before
+
+
+_ATTACH_AND_LIST_MODULES = """
+import sys
+from pipework.cli.main import main
+code = main(sys.argv[1:])
+assert code == 0, code
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_reading_the_firewall_keeps_the_attach_s_import_budget(host: Host) -> None:
+    """With br_netfilter on and a ruleset to read, the attach spawns the firewall tools
+    and imports none of the modules the one-shot path avoids (test_import_budget)."""
+    from tests.unit.test_import_budget import AVOIDED
+
+    guest = host.guest()
+    res = subprocess.run(
+        ["ip", "netns", "exec", host.ns, sys.executable, "-c", _ATTACH_AND_LIST_MODULES,
+         host.bridge, "--allow-forward", f"netns:{guest}", f"{BRIDGE_NET}.10/24"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    loaded = set(res.stdout.split())
+    assert "pipework.doctor.forward" in loaded
+    assert sorted(set(AVOIDED) & loaded) == []

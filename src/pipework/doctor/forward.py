@@ -117,19 +117,29 @@ class Blocker(Record):
 # -- reading the rulesets --------------------------------------------------------------
 
 
-def _tool(program: str, args: list[str]) -> str | None:
-    """Run a firewall tool; its output, or None when it is not installed or fails."""
+def _spawn(program: str, args: list[str], what: str) -> tuple[int, str, str]:
+    """Run a firewall tool (posix_spawn: no ``subprocess`` on an attach, bounded by
+    TOOL_TIMEOUT); its exit status, stdout and stderr. CommandError when it cannot."""
     from .._lowlevel.programs import DEFAULT_PATH, exchange, which
 
     path = which(program)
     if path is None:
-        return None
+        raise CommandError(f"{what}: {program} is not installed")
     env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "LC_ALL": "C"}
     try:
-        status, out, _err = exchange([path, *args], b"", env=env, timeout=TOOL_TIMEOUT)
-    except (OSError, TimeoutError, ValueError):
+        status, out, err = exchange([path, *args], b"", env=env, timeout=TOOL_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise CommandError(f"{what}: {program}: {exc}") from None
+    return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _tool(program: str, args: list[str]) -> str | None:
+    """A listing by a firewall tool; None when it is not installed or fails."""
+    try:
+        status, out, _err = _spawn(program, args, "read the firewall")
+    except CommandError:
         return None
-    return out.decode("utf-8", "replace") if status == 0 else None
+    return out if status == 0 else None
 
 
 def _legacy_present(version: int) -> bool:
@@ -485,12 +495,8 @@ def _iptables_rule(chain: str, bridge: str, action: str) -> list[str]:
 
 
 def _run(program: str, args: list[str], what: str) -> None:
-    from .._lowlevel.programs import capture, which
-
-    path = which(program)
-    if path is None:
-        raise CommandError(f"{what}: {program} is not installed")
-    status, _out, err = capture([path, *args], what=what, timeout=TOOL_TIMEOUT)
+    """Change a ruleset; CommandError naming the command when it fails."""
+    status, _out, err = _spawn(program, args, what)
     if status != 0:
         raise CommandError(f"{what}: {program} {' '.join(args)}: {' '.join(err.split())}")
 
