@@ -83,3 +83,16 @@ def test_direct_phys_is_refused_by_a_deny_rule_named_in_the_line(tmp_path, conta
     assert name in line and f"direct on {parent} is not allowed" in line
     assert line.endswith(f"{policy}:1: deny direct-phys {parent}")
     assert link(parent) is not None  # still the host's
+
+
+def test_allow_forward_asked_by_a_label_is_refused_by_default(tmp_path, container, make_bridge):
+    br = make_bridge()
+    name = container("--label", f"pipework.attach=attach --to {br} --ip 198.51.100.34/24 "
+                     "--allow-forward")  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    res = pipework("apply", "--guest", f"docker:{name}", "--dir", str(tmp_path / "empty"),
+                   "--policy", str(tmp_path / "policy.conf"))  # fmt: skip
+    assert res.returncode == 1
+    (line,) = [x for x in res.stderr.splitlines() if "refused" in x]
+    assert f"bridge on {br} with allow-forward is not allowed" in line, line
+    assert guest_addresses(pid_of(name)) == []

@@ -9,7 +9,15 @@ import pytest
 
 from pipework.names import GuestRef
 from pipework.watch.declare import from_file_text, from_labels
-from pipework.watch.policy import DEFAULT, PolicyError, guest_names, load, origin, parse
+from pipework.watch.policy import (
+    DEFAULT,
+    PolicyError,
+    guest_names,
+    load,
+    options,
+    origin,
+    parse,
+)
 
 POLICY = """\
 # NICs for the lab's containers only
@@ -20,8 +28,9 @@ allow bridge br* from label,env
 """
 
 
-def decide(text, kind, interface, origin="label", guests=("docker:abc",)):
-    return parse(text, "/etc/pipework/policy.conf").decide(kind, interface, origin, guests)
+def decide(text, kind, interface, origin="label", guests=("docker:abc",), options=()):
+    policy = parse(text, "/etc/pipework/policy.conf")
+    return policy.decide(kind, interface, origin, guests, options)
 
 
 def test_the_first_matching_rule_decides():
@@ -122,3 +131,34 @@ def test_the_example_of_docs_watch_md_decides_as_it_says():
     assert not isinstance(refused, str) and not refused.allow
     assert refused.where.endswith(":3") and refused.text == "deny direct-phys ens*"
     assert text.count(f"{refused.where}: {refused.text}") == 1  # the sample log line
+
+
+def test_an_option_a_rule_does_not_list_is_refused():
+    text = "allow bridge br1 from label with allow-forward\nallow bridge br* from label\n"
+    forward = decide(text, "bridge", "br1", options=("allow-forward",))
+    assert not isinstance(forward, str) and forward.where.endswith(":1")
+    # br2 matches line 2, which does not list it: no rule allows --allow-forward there
+    assert isinstance(decide(text, "bridge", "br2", options=("allow-forward",)), str)
+    assert isinstance(decide(text, "bridge", "br1", options=("host-shim",)), str)
+    plain = decide(text, "bridge", "br2")
+    assert not isinstance(plain, str) and plain.allow
+
+
+def test_the_default_gives_containers_no_option_and_files_every_one():
+    asked = ("allow-forward", "vlan-filtering")
+    assert isinstance(DEFAULT.decide("bridge", "br1", "label", ("docker:web",), asked), str)
+    assert DEFAULT.decide("bridge", "br1", "file", ("lxc:web",), asked) == DEFAULT.rules[0]
+
+
+def test_the_options_a_declaration_asks_for():
+    (label,) = from_labels(
+        {"pipework.attach": "attach --to br1 --ip 192.0.2.5/24 --allow-forward"},
+        GuestRef("docker", "a" * 64),
+        "docker:web",
+    )
+    assert options(label.spec) == ("allow-forward",)
+
+
+def test_an_unknown_option_is_an_error():
+    with pytest.raises(PolicyError, match="unknown option 'forward'"):
+        parse("allow bridge br1 with forward", "policy.conf")

@@ -11,7 +11,7 @@ file, its rules alone decide, files included.
 
 The format, one rule a line, ``#`` comments, the first rule that matches decides::
 
-    allow|deny KIND[,KIND…] INTERFACES [from SOURCES] [guest GUESTS]
+    allow|deny KIND[,KIND…] INTERFACES [from SOURCES] [guest GUESTS] [with OPTIONS]
 
 KIND: a host-side kind as ``pipework inspect`` names it (bridge, ovs, macvlan,
 ipvlan, ipoib, dummy, vxlan, direct; ``direct-phys`` is direct) or ``*``.
@@ -19,7 +19,11 @@ INTERFACES, SOURCES, GUESTS: comma-separated shell patterns. INTERFACES match th
 host interface the declaration names (the bridge, or the NIC); SOURCES are
 ``label``, ``env``, ``file``; GUESTS match the guest as its declaration names it
 (``docker:web``, ``lxc:devenv``, ``netns:lab1``; a pattern without a colon matches
-the name alone). A declaration no rule matches is refused.
+the name alone). OPTIONS: what a declaration may ask beyond plugging its guest in,
+each another change of the host (``allow-forward``: a firewall accept rule;
+``host-shim``: a host-side macvlan; ``vlan-filtering`` on a bridge pipework did not
+create), or ``*``: an allow rule matches only a declaration whose options it lists.
+A declaration no rule matches is refused.
 
 The file is a privilege like the declarations themselves: it must belong to root
 and be writable by no one else, or nothing is allowed. It is read again at every
@@ -34,11 +38,15 @@ from .._lowlevel.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..model import AttachSpec
     from .declare import Declaration
 
 DEFAULT_PATH = "/etc/pipework/policy.conf"
 KINDS = ("bridge", "ovs", "macvlan", "ipvlan", "ipoib", "dummy", "vxlan", "direct")
 ORIGINS = ("label", "env", "file")
+#: what a declaration may ask beyond plugging a guest in, each a change of the host
+#: of its own: a firewall accept rule, a host-side macvlan, VLAN filtering on a bridge
+OPTIONS = ("allow-forward", "host-shim", "vlan-filtering")
 #: a policy is a few lines; a larger file is refused unread
 MAX_FILE = 1 << 20
 
@@ -53,9 +61,20 @@ class Rule(Record):
     guests: tuple[str, ...]  # () = any guest
     where: str  # FILE:LINE, for the log
     text: str
+    options: tuple[str, ...] = ()  # OPTIONS a declaration may ask ("*": all of them)
 
-    def matches(self, kind: str, interface: str, origin: str, guests: tuple[str, ...]) -> bool:
+    def matches(
+        self,
+        kind: str,
+        interface: str,
+        origin: str,
+        guests: tuple[str, ...],
+        options: tuple[str, ...] = (),
+    ) -> bool:
         if "*" not in self.kinds and kind not in self.kinds:
+            return False
+        # an allow rule covers the options it lists; a deny rule refuses whatever is asked
+        if self.allow and "*" not in self.options and set(options) - set(self.options):
             return False
         if not any(fnmatch.fnmatchcase(interface, p) for p in self.interfaces):
             return False
@@ -73,10 +92,17 @@ class Policy(Record):
     rules: tuple[Rule, ...]
     fallback: str  # why a declaration no rule matches is refused
 
-    def decide(self, kind: str, interface: str, origin: str, guests: tuple[str, ...]) -> Rule | str:
+    def decide(
+        self,
+        kind: str,
+        interface: str,
+        origin: str,
+        guests: tuple[str, ...],
+        options: tuple[str, ...] = (),
+    ) -> Rule | str:
         """The rule that decides (allow or deny), or the fallback's text (refused)."""
         for rule in self.rules:
-            if rule.matches(kind, interface, origin, guests):
+            if rule.matches(kind, interface, origin, guests, options):
                 return rule
         return self.fallback
 
@@ -87,7 +113,16 @@ class PolicyError(ValueError):
 
 DEFAULT = Policy(
     (
-        Rule(True, ("*",), ("*",), ("file",), (), "the default policy", "allow * * from file"),
+        Rule(
+            True,
+            ("*",),
+            ("*",),
+            ("file",),
+            (),
+            "the default policy",
+            "allow * * from file with *",
+            ("*",),
+        ),
         Rule(True, ("bridge",), ("*",), (), (), "the default policy", "allow bridge *"),
     ),
     f"the default policy (no {DEFAULT_PATH}) allows containers Linux bridges only",
@@ -114,7 +149,7 @@ def parse(text: str, path: str) -> Policy:
 
 def _rule(words: list[str], where: str, text: str) -> Rule:
     if words[0] not in ("allow", "deny") or len(words) < 3:
-        raise PolicyError(f"{where}: not 'allow|deny KIND INTERFACES [from …] [guest …]'")
+        raise PolicyError(f"{where}: not 'allow|deny KIND INTERFACES [from …] [guest …] [with …]'")
     kinds = tuple("direct" if k == "direct-phys" else k for k in _list(words[1]))
     bad = [k for k in kinds if k != "*" and k not in KINDS]
     if bad:
@@ -122,9 +157,10 @@ def _rule(words: list[str], where: str, text: str) -> Rule:
     found: dict[str, tuple[str, ...]] = {}
     rest = words[3:]
     while rest:
-        if len(rest) < 2 or rest[0] not in ("from", "guest") or rest[0] in found:
+        if len(rest) < 2 or rest[0] not in ("from", "guest", "with") or rest[0] in found:
             raise PolicyError(
-                f"{where}: expected 'from SOURCES' or 'guest GUESTS', got {rest[0]!r}"
+                f"{where}: expected 'from SOURCES', 'guest GUESTS' or 'with OPTIONS', "
+                f"got {rest[0]!r}"
             )
         found[rest[0]] = _list(rest[1])
         rest = rest[2:]
@@ -132,8 +168,12 @@ def _rule(words: list[str], where: str, text: str) -> Rule:
     bad = [o for o in origins if o not in ORIGINS]
     if bad:
         raise PolicyError(f"{where}: unknown source {bad[0]!r} (label, env or file)")
+    options = found.get("with", ())
+    bad = [o for o in options if o != "*" and o not in OPTIONS]
+    if bad:
+        raise PolicyError(f"{where}: unknown option {bad[0]!r} (one of {', '.join(OPTIONS)}, *)")
     return Rule(words[0] == "allow", kinds, _list(words[2]), origins, found.get("guest", ()),
-                where, text)  # fmt: skip
+                where, text, options)  # fmt: skip
 
 
 def _list(word: str) -> tuple[str, ...]:
@@ -164,6 +204,12 @@ def load(path: str) -> Policy:
     if len(data) > MAX_FILE:
         raise PolicyError(f"{path}: larger than {MAX_FILE} bytes")
     return parse(data.decode(errors="replace"), path)
+
+
+def options(spec: AttachSpec) -> tuple[str, ...]:
+    """The OPTIONS a declaration asks for."""
+    asked = (spec.allow_forward, spec.host_shim, spec.vlan_filtering)
+    return tuple(name for name, on in zip(OPTIONS, asked) if on)
 
 
 def origin(item: Declaration) -> str:

@@ -118,7 +118,7 @@ def _refusal(policy: Policy | str, item: Declaration) -> str | None:
     host as the attach will choose it (an existing NIC is a macvlan, a bridge a
     bridge); a host interface that cannot be read is the attach's error to report."""
     from ..errors import PipeworkError
-    from .policy import guest_names, origin
+    from .policy import guest_names, options, origin
 
     if isinstance(policy, str):
         return policy
@@ -126,8 +126,12 @@ def _refusal(policy: Policy | str, item: Declaration) -> str | None:
         kind, interface = host_kind(item.spec)
     except PipeworkError:
         return None
-    rule = policy.decide(kind, interface, origin(item), guest_names(item))
-    asked = f"{kind} on {interface} is not allowed"
+    asked_options = options(item.spec)
+    rule = policy.decide(kind, interface, origin(item), guest_names(item), asked_options)
+    asked = f"{kind} on {interface}"
+    if asked_options:
+        asked += f" with {','.join(asked_options)}"
+    asked += " is not allowed"
     if isinstance(rule, str):
         return f"{asked}: {rule}"
     if not rule.allow:
