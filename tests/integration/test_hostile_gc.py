@@ -39,8 +39,12 @@ def _netdev_bridge(ovs_bridge) -> str:
     return name
 
 
-def _gc_json(**env: str) -> tuple[int, dict[str, list[str]], str]:
-    res = pipework("gc", "--json", env=env or None)
+def _gc_json(netns: str | None = None, **env: str) -> tuple[int, dict[str, list[str]], str]:
+    """``pipework gc --json``, or ``ip netns exec NETNS pipework gc --json``."""
+    if netns is None:
+        res = pipework("gc", "--json", env=env or None)
+    else:
+        res = sh("ip", "netns", "exec", netns, PIPEWORK, "gc", "--json", check=False)
     report = json.loads(res.stdout) if res.stdout.strip() else {}
     for key in ("removed", "bridges", "failed"):
         report.setdefault(key, [])
@@ -411,15 +415,6 @@ def test_gc_keeps_an_ovs_bridge_someone_else_created(ovs_bridge):
 # --- item 6, the namespace gc runs in: OVS is host-wide, links are per namespace -------
 
 
-def _gc_json_in(ns: str) -> tuple[int, dict[str, list[str]], str]:
-    """``pipework gc --json`` run as ``ip netns exec NS pipework gc --json``."""
-    res = sh("ip", "netns", "exec", ns, PIPEWORK, "gc", "--json", check=False)
-    report = json.loads(res.stdout) if res.stdout.strip() else {}
-    for key in ("removed", "bridges", "failed"):
-        report.setdefault(key, [])
-    return res.returncode, report, res.stderr
-
-
 def test_gc_in_another_namespace_keeps_the_ports_of_live_guests(make_netns, ovs_bridge):
     """gc run inside a network namespace sees none of the host's links, but OVS's
     ports are the host's: a port whose veth is alive on the host stays."""
@@ -429,7 +424,7 @@ def test_gc_in_another_namespace_keeps_the_ports_of_live_guests(make_netns, ovs_
     port = _port_of(br, guest)
     assert link(port) is not None
 
-    code, report, err = _gc_json_in(elsewhere)
+    code, report, err = _gc_json(elsewhere)
     assert code == 0, err
     assert _mine(report["removed"], br) == [], "gc removed a live guest's port"
     assert ovs_ports(br) == [port]
@@ -444,7 +439,7 @@ def test_gc_in_another_namespace_still_removes_stale_ports(make_netns, ovs_bridg
     alive_port = _port_of(br, alive)
     (gone,) = _attached_then_gone(br, make_netns, "203.0.113.103/24")
 
-    code, report, err = _gc_json_in(make_netns())
+    code, report, err = _gc_json(make_netns())
     assert code == 0, err
     assert _mine(report["removed"], br) == [f"{br}:{gone}"]
     assert ovs_ports(br) == [alive_port]
@@ -459,7 +454,7 @@ def test_gc_in_another_namespace_keeps_a_configured_ovs_bridge(make_netns, ovs_b
     wait_until(lambda: link(br) is not None, 10, "the bridge's host interface")
     sh("ip", "addr", "add", "2001:db8:101::1/64", "dev", br)
 
-    code, report, err = _gc_json_in(make_netns())
+    code, report, err = _gc_json(make_netns())
     assert code == 0, err
     assert _mine(report["bridges"], br) == []
     assert sh("ovs-vsctl", "br-exists", br, check=False).returncode == 0
