@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tarfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cleanup, link, require, sh, unique, wait_until
+from .conftest import PIPEWORK, Cleanup, link, require, sh, unique, wait_until
 from .test_watch_docker import guest_addresses, pid_of, wait_attached
 
 ROOT = Path(__file__).parents[2]
@@ -98,22 +99,24 @@ def image(pipework_image: str) -> Iterator[str]:
     subprocess.run(["docker", "rmi", "-f", GUEST_IMAGE], capture_output=True, check=False)
 
 
-def doc_line(marker: str) -> list[str]:
-    """The ``docker run`` block of docs/container.md whose command ends with ``marker``,
+def doc_line(marker: str, runtime: str = "docker") -> list[str]:
+    """The ``RUNTIME run`` block of docs/container.md whose command ends with ``marker``,
     as an argv (continuation lines joined)."""
     blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), re.S)
     for block in blocks:
         text = block.replace("\\\n", " ")
         for line in text.splitlines():
-            if line.startswith("docker run") and line.rstrip().endswith(marker):
+            if line.startswith(f"{runtime} run") and line.rstrip().endswith(marker):
                 return shlex.split(line)
-    raise AssertionError(f"no 'docker run … {marker}' in {DOC}")
+    raise AssertionError(f"no '{runtime} run … {marker}' in {DOC}")
 
 
-def run_line(marker: str, replace: dict[str, str], drop: tuple[str, ...] = ()) -> list[str]:
+def run_line(
+    marker: str, replace: dict[str, str], drop: tuple[str, ...] = (), runtime: str = "docker"
+) -> list[str]:
     """The documented line with the test's names, without ``--cap-add CAP`` for each
     CAP of ``drop``."""
-    argv = [replace.get(word, word) for word in doc_line(marker)]
+    argv = [replace.get(word, word) for word in doc_line(marker, runtime)]
     for cap in drop:
         index = argv.index(cap)
         assert argv[index - 1] == "--cap-add"
@@ -202,6 +205,34 @@ def test_pipework_watch_in_the_container_attaches_a_labelled_container(
     guest = container("--label", f"pipework.attach={br} 198.51.100.75/24")
     wait_attached(guest, "198.51.100.75/24")
     assert "attached" in sh("docker", "logs", name).stderr
+
+
+def test_podman_builds_the_image_offline_and_its_line_attaches_a_namespace(
+    make_netns, make_bridge, cleanup: Cleanup
+):
+    require(shutil.which("podman"), "podman is not installed (scripts/test installs it)")
+    base, image = "localhost/pwt-debian-base:podman", "localhost/pwt-pipework:podman"
+    cleanup.add("podman images", lambda: sh("podman", "rmi", "-f", image, base, check=False))
+    rootfs = subprocess.run(["python3", str(ROOT / "contrib" / "container" / "rootfs.py")],
+                            capture_output=True, check=True, timeout=120).stdout  # fmt: skip
+    subprocess.run(["podman", "import", "-", base], input=rootfs, capture_output=True,
+                   check=True, timeout=120)  # fmt: skip
+    res = subprocess.run(
+        ["podman", "build", "-q", "--pull=never", "--build-arg", f"BASE={base}",
+         "-f", "contrib/container/Containerfile", "-t", image, "-"],
+        input=build_context(), capture_output=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    br, lab1, lab2 = make_bridge(), make_netns(), make_netns()
+    names = {"localhost/pipework:latest": image, "br1": br, "lab1": lab1}
+    argv = run_line("198.51.100.10/24", names, runtime="podman")
+    # this host's limits (see the page), and never a pull
+    argv[2:2] = ["--pull=never", "--ulimit", "nofile=20000:20000", "--ulimit",
+                 "nproc=32768:32768"]  # fmt: skip
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    sh(PIPEWORK, br, lab2, "198.51.100.11/24")
+    sh("ip", "netns", "exec", lab2, "ping", "-c", "1", "-W", "3", "198.51.100.10")
 
 
 # ----------------------------------------------------------------------- Kubernetes
