@@ -87,11 +87,9 @@ def ensure_udev_rule() -> bool:
     not there yet; True when it was written. Cheap when neither is: two stats."""
     if os.path.exists(UDEV_RULE) or not (os.path.isdir(NM_RUN) or os.path.exists(NETWORKD_RUN)):
         return False
-    os.makedirs(UDEV_RULE_DIR, exist_ok=True)
-    temporary = f"{UDEV_RULE}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="ascii") as f:
-        f.write(UDEV_RULE_TEXT)
-    os.replace(temporary, UDEV_RULE)  # (udevd reads only *.rules: never a half file)
+    from .._lowlevel.runstate import write_atomically
+
+    write_atomically(UDEV_RULE, UDEV_RULE_TEXT)  # (udevd reads only *.rules: never half)
     return True
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 
 from .._lowlevel.record import Record
+from .._lowlevel.runstate import ROOT as STATE_ROOT
 from ..errors import CommandError
 
 TYPE_CHECKING = False
@@ -570,7 +571,7 @@ def remove_forward(bridge: str | None = None, *, keep: frozenset[str] = frozense
 
 #: where attach leaves a note that a bridge has pipework's rules (so that detach of
 #: its last port knows, without spawning a firewall tool, that there is one to remove)
-NOTE_DIR = "/run/pipework/forward"
+NOTE_DIR = f"{STATE_ROOT}/forward"
 
 
 def _note(bridge: str) -> str:
