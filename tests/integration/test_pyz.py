@@ -250,3 +250,36 @@ def test_built_for_another_python_it_attaches_with_it(
     assert addresses("eth1", netns=ns) == ["198.51.100.74/24"]
     res, compiled = compiled_under(out, "--version", python=python)
     assert (res.returncode, compiled) == (0, [])
+
+
+def test_the_docs_examples_run_as_written(tmp_path: Path):
+    """docs/single-file.md, every command of its sh blocks, installing into a scratch
+    directory instead of /usr/local/bin."""
+    target = tmp_path / "pipework"
+    text = (ROOT / "docs" / "single-file.md").read_text()
+    lines = [
+        shlex.split(line, comments=True)
+        for block in _blocks(text, "sh")
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    out: dict[str, str] = {}
+    try:
+        for words in lines:
+            argv = [
+                str(target) if w in ("/usr/local/bin/pipework", "pipework") else w for w in words
+            ]
+            res = subprocess.run(
+                argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+            )
+            assert res.returncode == 0, f"{' '.join(words)}: {res.stderr}"
+            out[" ".join(words[:2])] = res.stdout
+        other = ROOT / "build" / "pipework-py311"
+        assert run(other, "--version").stdout.startswith("pipework ")
+    finally:
+        (ROOT / "build" / "pipework-py311").unlink(missing_ok=True)
+    assert len(lines) == 5
+    assert out["pipework --version"].startswith("pipework ")
+    listing = out["python3 -m"]
+    assert "pipework/engine/attach.py " in listing and "pipework/engine/attach.pyc " in listing
+    assert os.access(target, os.X_OK)
