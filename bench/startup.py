@@ -15,9 +15,11 @@ each one process spawned the same way (posix_spawn, stdout to /dev/null):
   from a guest without eth1.
 
 The .pyz is built by scripts/build-pyz from this tree for /usr/bin/python3 (the
-interpreter of the bench venv), into a temporary directory.
+interpreter of the bench venv), into a temporary directory. bench/run installs the
+same tree into the bench venv first; run bench.py by hand only right after it, or
+the two contenders are not the same code.
 
-    python bench/bench.py --only startup     # bench/run --only startup
+    bench/run --only startup
 """
 
 from __future__ import annotations
