@@ -162,3 +162,20 @@ def test_gc_never_signals_a_process_it_did_not_start(make_netns, spawn):
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def test_the_built_in_renewal_process_ends_with_its_container(lan, container):  # noqa: F811
+    """dhcp-f's renewal process holds nothing of the guest between renewals and ends
+    by itself when the guest is gone: nothing for gc to do, the namespace is freed."""
+    net = lan()
+    ct = container()
+    pid = pid_of(ct)
+    inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+    assert pipework(net.bridge, ct, "dhcp-f").returncode == 0
+    (row,) = [r for r in json.loads(pipework("ls", "--json").stdout) if r["netns_inode"] == inode]
+    keeper = row["dhcp"]["pid"]
+    address = next(a for a in guest_addresses(pid) if POOL.match(a)).split("/")[0]
+    assert holders(inode) == [f"process {pid}"]  # the container alone
+    sh("docker", "kill", ct)
+    wait_until(lambda: not os.path.exists(f"/proc/{keeper}"), 5, "the renewal process to end")
+    assert_freed(inode, pid, net.server_ns, address)
