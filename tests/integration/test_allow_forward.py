@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -278,3 +279,51 @@ def test_reading_the_firewall_keeps_the_attach_s_import_budget(host: Host) -> No
     loaded = set(res.stdout.split())
     assert "pipework.doctor.forward" in loaded
     assert sorted(set(AVOIDED) & loaded) == []
+
+
+_NFT_RULESET = """
+table inet fw {
+    chain sub {
+        reject
+    }
+    chain forward_filter {
+        type filter hook forward priority 0; policy drop;
+        ct state established,related accept
+        iifname "br*" oifname != "eth0" counter accept comment "a b"
+        iifname "br1" oifname "br1" accept comment "pipework:br1"
+        jump sub
+    }
+}
+"""
+
+_COMPARE_READERS = """
+from pipework.doctor import forward, nftnl
+read = forward.nft_chains()
+nftnl.read_ruleset = lambda: None  # the other way: nft -j list ruleset
+listed = forward.nft_chains()
+assert read == listed, (read, listed)
+print(len(read))
+"""
+
+
+def test_the_ruleset_read_from_the_kernel_is_what_nft_lists(
+    make_netns: Callable[..., str],
+) -> None:
+    """doctor.nftnl (two netlink dumps) against ``nft -j list ruleset``, on a ruleset
+    with what the judge reads (interfaces, wildcards, negation, comments, jumps,
+    reject, policies) and what it passes over (conntrack, iptables-nft's matches)."""
+    require(have("nft") and have("iptables-nft"), "nftables and iptables-nft")
+    ns = make_netns(unique("pwt-nl"))
+    sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=_NFT_RULESET)
+    for line in (
+        "iptables-nft -P FORWARD DROP",
+        "iptables-nft -N DOCKER-USER",
+        "iptables-nft -A FORWARD -j DOCKER-USER",
+        "iptables-nft -A DOCKER-USER -i br1 -o br1 -m comment --comment pipework:br1 -j ACCEPT",
+        "iptables-nft -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+        "ip6tables-nft -P FORWARD DROP",
+    ):
+        in_ns(ns, *shlex.split(line))
+    res = in_ns(ns, sys.executable, "-c", _COMPARE_READERS, check=False)
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout) == 5  # inet fw: 2; ip filter: FORWARD, DOCKER-USER; ip6 filter

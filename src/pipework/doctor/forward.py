@@ -343,6 +343,22 @@ def nft_chains() -> list[Chain]:
     tables are nftables tables, read the same way."""
     if not _nftables_present():
         return []
+    from .nftnl import read_ruleset
+
+    read = read_ruleset()
+    if read is not None:
+        return [
+            Chain(
+                "nftables",
+                family,
+                table,
+                name,
+                hook,
+                policy,
+                tuple(Rule(**fields) for fields in rules),  # type: ignore[arg-type]
+            )
+            for family, table, name, hook, policy, rules in read
+        ]
     out = _tool("nft", ["-j", "list", "ruleset"])
     if out is None:
         return []
