@@ -50,6 +50,26 @@ def build_context() -> bytes:
     return buf.getvalue()
 
 
+def build_offline(tool: str, base: str, image: str) -> tuple[int, float]:
+    """The base imported from rootfs.py's tar, then the image built on it with no
+    pull, by ``tool`` (docker or podman): (the tar's size, when the import ended)."""
+    rootfs = subprocess.run(["python3", str(ROOT / "contrib" / "container" / "rootfs.py")],
+                            capture_output=True, check=True, timeout=120).stdout  # fmt: skip
+    subprocess.run([tool, "import", "-", base], input=rootfs, capture_output=True,
+                   check=True, timeout=120)  # fmt: skip
+    imported = time.monotonic()
+    # Docker 20.10's builder has no 'never' (false: no newer base looked for); the base
+    # was just imported, so neither looks anything up
+    never = "--pull=false" if tool == "docker" else "--pull=never"
+    res = subprocess.run(
+        [tool, "build", "-q", never, "--build-arg", f"BASE={base}",
+         "-f", "contrib/container/Containerfile", "-t", image, "-"],
+        input=build_context(), capture_output=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    return len(rootfs), imported
+
+
 @pytest.fixture(scope="module")
 def pipework_image() -> Iterator[str]:
     require(
@@ -57,23 +77,9 @@ def pipework_image() -> Iterator[str]:
         "no Docker daemon (scripts/test starts one)",
     )
     started = time.monotonic()
-    rootfs = subprocess.run(
-        ["python3", str(ROOT / "contrib" / "container" / "rootfs.py")],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    subprocess.run(["docker", "import", "-", BASE], input=rootfs, capture_output=True,
-                   check=True, timeout=120)  # fmt: skip
-    imported = time.monotonic()
-    res = subprocess.run(
-        ["docker", "build", "-q", "--pull=false", "--build-arg", f"BASE={BASE}",
-         "-f", "contrib/container/Containerfile", "-t", IMAGE, "-"],
-        input=build_context(), capture_output=True, check=False, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    size, imported = build_offline("docker", BASE, IMAGE)
     print(
-        f"\nimage: rootfs {len(rootfs) / 1e6:.1f} MB + import {imported - started:.1f} s, "
+        f"\nimage: rootfs {size / 1e6:.1f} MB + import {imported - started:.1f} s, "
         f"build {time.monotonic() - imported:.1f} s"
     )
     yield IMAGE
@@ -213,16 +219,7 @@ def test_podman_builds_the_image_offline_and_its_line_attaches_a_namespace(
     require(shutil.which("podman"), "podman is not installed (scripts/test installs it)")
     base, image = "localhost/pwt-debian-base:podman", "localhost/pwt-pipework:podman"
     cleanup.add("podman images", lambda: sh("podman", "rmi", "-f", image, base, check=False))
-    rootfs = subprocess.run(["python3", str(ROOT / "contrib" / "container" / "rootfs.py")],
-                            capture_output=True, check=True, timeout=120).stdout  # fmt: skip
-    subprocess.run(["podman", "import", "-", base], input=rootfs, capture_output=True,
-                   check=True, timeout=120)  # fmt: skip
-    res = subprocess.run(
-        ["podman", "build", "-q", "--pull=never", "--build-arg", f"BASE={base}",
-         "-f", "contrib/container/Containerfile", "-t", image, "-"],
-        input=build_context(), capture_output=True, check=False, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    build_offline("podman", base, image)
     br, lab1, lab2 = make_bridge(), make_netns(), make_netns()
     names = {"localhost/pipework:latest": image, "br1": br, "lab1": lab1}
     argv = run_line("198.51.100.10/24", names, runtime="podman")
