@@ -174,11 +174,14 @@ def _ip_batch(lines: list[str], *, netns: str | None = None, check: bool = True)
 
 
 def _fresh(nodes: int) -> None:
+    # a smaller lab is a smoke run (--quick): its figures mean nothing, so it does not
+    # wait long for a busy machine to go idle
+    wait = 60 if nodes >= NODES else 3
     _ip_batch([f"netns del {n}" for n in names(nodes)], check=False)
     _wait_gone()
-    _settle()  # the kernel tears namespaces down in a worker, holding the RTNL lock
+    _settle(timeout=wait)  # the kernel tears namespaces down in a worker, holding the RTNL lock
     _ip_batch([f"netns add {n}" for n in names(nodes)])
-    _settle()
+    _settle(timeout=wait)
 
 
 def _cpu() -> tuple[int, int]:
