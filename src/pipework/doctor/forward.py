@@ -339,29 +339,28 @@ def _nft_rule_of(rule: dict[str, object]) -> Rule:
 
 
 def nft_chains() -> list[Chain]:
-    """Every IP chain of the nftables ruleset (``nft -j list ruleset``); iptables-nft's
-    tables are nftables tables, read the same way."""
+    """Every IP chain of the nftables ruleset, read from the kernel (``nftnl``), or
+    from ``nft -j list ruleset`` when a reply cannot be decoded; iptables-nft's tables
+    are nftables tables, read the same way."""
     if not _nftables_present():
         return []
     from .nftnl import read_ruleset
 
-    read = read_ruleset()
-    if read is not None:
-        return [
-            Chain(
-                "nftables",
-                family,
-                table,
-                name,
-                hook,
-                policy,
-                tuple(Rule(**fields) for fields in rules),  # type: ignore[arg-type]
-            )
-            for family, table, name, hook, policy, rules in read
-        ]
-    out = _tool("nft", ["-j", "list", "ruleset"])
-    if out is None:
-        return []
+    read: list[tuple[str, str, str, str | None, str, list[Rule]]] | None = None
+    fields = read_ruleset()
+    if fields is not None:
+        read = [(f, t, n, h, p, [Rule(**r) for r in rs]) for f, t, n, h, p, rs in fields]  # type: ignore[arg-type]
+    else:
+        out = _tool("nft", ["-j", "list", "ruleset"])
+        read = [] if out is None else _nft_json_chains(out)
+    return [
+        Chain("nftables", family, table, name, hook, policy, tuple(rules))
+        for family, table, name, hook, policy, rules in read
+    ]
+
+
+def _nft_json_chains(out: str) -> list[tuple[str, str, str, str | None, str, list[Rule]]]:
+    """``nft -j list ruleset``'s IP chains: (family, table, name, hook, policy, rules)."""
     from .._lowlevel.jsonlite import loads
 
     try:
@@ -384,14 +383,13 @@ def nft_chains() -> list[Chain]:
             key = (str(r.get("family")), str(r.get("table")), str(r.get("chain")))
             rules.setdefault(key, []).append(_nft_rule_of(r))
     return [
-        Chain(
-            "nftables",
+        (
             family,
             table,
             name,
-            str(head["hook"]) if head.get("type") == "filter" and "hook" in head else None,
+            "forward" if head.get("type") == "filter" and head.get("hook") == "forward" else None,
             str(head.get("policy", "accept")) if "hook" in head else "",
-            tuple(rules.get((family, table, name), ())),
+            rules.get((family, table, name), []),
         )
         for (family, table, name), head in heads.items()
         if family in ("ip", "ip6", "inet")
