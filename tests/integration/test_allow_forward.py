@@ -327,3 +327,35 @@ def test_the_ruleset_read_from_the_kernel_is_what_nft_lists(
     res = in_ns(ns, sys.executable, "-c", _COMPARE_READERS, check=False)
     assert res.returncode == 0, res.stderr
     assert int(res.stdout) == 5  # inet fw: 2; ip filter: FORWARD, DOCKER-USER; ip6 filter
+
+
+def test_a_cni_network_with_allow_forward_and_its_del(host: Host, tmp_path: Path) -> None:
+    """ADD of two containers to a network with ``"allowForward": true`` run in the
+    "host" (a wrapper enters it), their addresses given by hand (no IPAM): they ping;
+    DEL of both leaves the rulesets as before."""
+    from .cni import invoke
+
+    before = host.rules()
+    wrapper = tmp_path / "pipework-in-host"
+    wrapper.write_text(f'#!/bin/sh\nexec nsenter --net=/run/netns/{host.ns} {PIPEWORK} "$@"\n')
+    wrapper.chmod(0o755)
+    config = {
+        "cniVersion": "1.0.0",
+        "name": "pwtfwnet",
+        "type": "pipework",
+        "bridge": host.bridge,
+        "allowForward": True,
+    }
+    guests = [(host.guest(), f"pwtfw{n}", f"{BRIDGE_NET}.{n}/24") for n in (21, 22)]
+    for guest, container, address in guests:
+        code, result = invoke(config, "ADD", netns=guest, container_id=container,
+                              program=str(wrapper))  # fmt: skip
+        assert code == 0, result
+        in_ns(guest, "ip", "addr", "add", address, "dev", "eth0")
+    assert f"pipework:{host.bridge}" in "".join(host.rules())
+    assert pings(guests[0][0], f"{BRIDGE_NET}.22")
+    for guest, container, _address in guests:
+        code, result = invoke(config, "DEL", netns=guest, container_id=container,
+                              program=str(wrapper))  # fmt: skip
+        assert code == 0, result
+    assert host.rules() == before
