@@ -25,23 +25,15 @@ from .conftest import (
     in_ns,
     ip_json,
     link,
-    pings,
     pipework,
     require,
     sh,
 )
+from .test_topology import _have_yaml, reaches
 
 pytestmark = pytest.mark.integration
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "topology.md"
-
-
-def _have_yaml() -> bool:
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class DocsLab:
@@ -89,8 +81,8 @@ def test_the_docs_example_is_built_as_written(docs_lab: DocsLab) -> None:
     res = pipework("up", docs_lab.path, timeout=120)
     assert res.returncode == 0, res.stderr
     # the /30 link, and r1's static route to 203.0.113.0/24 through r2
-    assert pings(r1, "198.51.100.2")
-    assert pings(r1, "203.0.113.1")
+    assert reaches(r1, "198.51.100.2")
+    assert reaches(r1, "203.0.113.1")
     # r2's default route, and the exec of both forms (a string, a list)
     (default,) = ip_json("route", "show", "default", netns=r2)
     assert default["gateway"] == "198.51.100.1"
@@ -104,7 +96,7 @@ def test_the_docs_example_is_built_as_written(docs_lab: DocsLab) -> None:
     assert port is not None and port.get("master") == sw
     # the guest found by its containerlab name, on the bridge
     assert addresses("eth1", docs_lab.web) == ["203.0.113.10/24"]
-    assert pings(docs_lab.web, "203.0.113.1")
+    assert reaches(docs_lab.web, "203.0.113.1")
     # host: end and macvlan: child
     host_end = link(f"{r1}-eth9")
     assert host_end is not None and host_end["linkinfo"]["info_kind"] == "veth"  # type: ignore[index]
