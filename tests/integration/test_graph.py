@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.unit.test_graph import Parsed, parse_dot
 
-from .conftest import have, ovs_ports, pipework, require, sh
+from .conftest import have, ip_json, ovs_ports, pipework, require, sh
 
 
 def graph(*args: str) -> Parsed:
@@ -294,3 +294,24 @@ def test_the_readme_picture_is_what_the_command_draws(tmp_path):
     # the same labels in the same number (the layout may vary with Graphviz's version)
     committed = svg_texts((ROOT / "docs" / "graph-example.svg").read_text())
     assert committed and svg_texts(out.read_text()) == committed
+
+
+def test_the_host_graph_shows_the_nic_and_a_macvlan_child_in_a_guest(make_netns, nic):
+    # the host's uplink: a NIC with no kind, drawn with its addresses
+    default = next(r for r in ip_json("route", "show", "default") if "dev" in r)
+    uplink = str(default["dev"])
+    uplink_addresses = [
+        f"{a['local']}/{a['prefixlen']}"
+        for entry in ip_json("addr", "show", "dev", uplink)
+        for a in entry.get("addr_info", [])
+        if a.get("scope") == "global"
+    ]
+    ns, parent = make_netns(), nic()
+    sh("ip", "link", "add", "link", parent, "name", "pwtmv0", "netns", ns, "type", "macvlan")
+    parsed = graph()
+    nic_id, lines = host_node(parsed, uplink)
+    assert all(addr in lines for addr in uplink_addresses), lines
+    parent_id, _ = host_node(parsed, parent)
+    child, _ = node_in(parsed, cluster_of(parsed, f"netns:{ns}"), "pwtmv0")
+    assert edge_between(parsed, parent_id, child) == {"label": "macvlan", "style": "dashed"}
+    assert nic_id != parent_id
