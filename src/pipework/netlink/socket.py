@@ -261,17 +261,8 @@ class NetlinkSocket:
     def ensure_address(self, index: int, iface: IPInterface, *, obj: str) -> bool:
         """Put ``iface`` on link ``index`` (IPv4 with its broadcast, IPv6 without DAD:
         an address asked for works at once); False when it was there already."""
-        brd = iface.broadcast()
-        req = m.add_address(
-            index,
-            iface.address.af,
-            iface.address.packed,
-            iface.prefixlen,
-            broadcast=brd.packed if brd else None,
-            nodad=iface.family == 6,
-        )
         try:
-            self.request(req, op="add address", obj=obj)
+            self.request(address_request(index, iface), op="add address", obj=obj)
         except NetlinkError as exc:
             if exc.errno != EEXIST:
                 raise
@@ -306,3 +297,17 @@ class NetlinkSocket:
                 raise
             return False
         return True
+
+
+def address_request(index: int, iface: IPInterface) -> m.Request:
+    """RTM_NEWADDR for ``iface`` on link ``index``: IPv4 with its broadcast, IPv6
+    without DAD (an address asked for works at once)."""
+    brd = iface.broadcast()
+    return m.add_address(
+        index,
+        iface.address.af,
+        iface.address.packed,
+        iface.prefixlen,
+        broadcast=brd.packed if brd else None,
+        nodad=iface.family == 6,
+    )

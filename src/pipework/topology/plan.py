@@ -22,7 +22,7 @@ from ..errors import CommandError, GuestNotFound, HostStateError, NetlinkError
 from ..marks import PREFIX, guest_mark, parse_mark
 from ..netlink import messages as m
 from ..netlink.codec import pack_attr
-from ..netlink.socket import NetlinkSocket
+from ..netlink.socket import NetlinkSocket, address_request
 from ..netns import NetNS, named_netns_path
 from ..steps import Step, gone_ok
 
@@ -229,18 +229,6 @@ def vxlan_in(
         ("IFLA_LINKINFO", info),
     ]
     return m.RTM_NEWLINK, m.CREATE_EXCL, m.ifinfomsg(index) + m.IFLA.encode(attrs)
-
-
-def add_address(index: int, iface: IPInterface) -> m.Request:
-    brd = iface.broadcast()
-    return m.add_address(
-        index,
-        iface.address.af,
-        iface.address.packed,
-        iface.prefixlen,
-        broadcast=brd.packed if brd else None,
-        nodad=iface.family == 6,
-    )
 
 
 # ---------------------------------------------------------------- the plan
@@ -459,7 +447,7 @@ class Planner:
             for end, place, index, mark in ((a, pa, ia, mark_a), (b, pb, ib, mark_b)):
                 sock = place.netlink()
                 for iface in end.addresses:
-                    sock.request(add_address(index, iface), op="add address", obj=str(iface))
+                    sock.request(address_request(index, iface), op="add address", obj=str(iface))
                 sock.request(
                     m.set_link(index, up=True, alias=mark), op="set up", obj=lab.end_label(end)
                 )
@@ -488,7 +476,7 @@ class Planner:
 
         def do(rollback: Rollback) -> None:
             sock = lab.places[end.node].netlink()
-            sock.request(add_address(index, iface), op="add address", obj=str(iface))
+            sock.request(address_request(index, iface), op="add address", obj=str(iface))
             packed, af, plen = iface.address.packed, iface.address.af, iface.prefixlen
             rollback.push(
                 f"{lab.ip(end.node)} addr del {iface} dev {end.ifname}",
@@ -547,7 +535,7 @@ class Planner:
     def configure_end(self, end: Endpoint, place: Place, index: int, peer: str, kind: str) -> None:
         sock = place.netlink()
         for iface in end.addresses:
-            sock.request(add_address(index, iface), op="add address", obj=str(iface))
+            sock.request(address_request(index, iface), op="add address", obj=str(iface))
         mark = self.mark(end, peer, kind)
         sock.request(m.set_link(index, up=True, alias=mark), op="set up", obj=f"{end.ifname}")
 
