@@ -97,7 +97,8 @@ def child_floor(nodes: int) -> float:
     from pipework.inet import parse_interface
     from pipework.netlink import messages as m
     from pipework.netlink.socket import NetlinkSocket
-    from pipework.topology.plan import add_address, veth_between
+    from pipework.netlink.socket import address_request as add_address
+    from pipework.topology.plan import veth_between
 
     links = [
         (a, ia, b, ib, parse_interface(xa), parse_interface(xb))
@@ -129,7 +130,7 @@ def child_move(nodes: int) -> float:
     from pipework.inet import parse_interface
     from pipework.netlink import messages as m
     from pipework.netlink.socket import NetlinkSocket
-    from pipework.topology.plan import add_address
+    from pipework.netlink.socket import address_request as add_address
 
     links = plan(nodes)
     start = time.perf_counter()
