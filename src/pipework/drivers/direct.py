@@ -47,11 +47,10 @@ class DirectDriver(Driver):
                 f"{name} is a {link.kind or 'port of a bridge'}; --direct-phys moves a NIC "
                 "that nothing else uses"
             )
-        from .wireless import direct_refusal, wireless_phy
+        from .wireless import wext_refusal, wireless_phy
 
-        phy = wireless_phy(link.name)
-        if phy is not None:  # netns-local: the kernel would refuse the move (EINVAL)
-            raise HostStateError(direct_refusal(link.name, phy))
+        if wireless_phy(link.name) == "":  # netns-local, and no wiphy to move it with
+            raise HostStateError(wext_refusal(link.name))
         return True
 
     def plan(self, ctx: AttachContext) -> list[Step]:
@@ -80,9 +79,25 @@ class DirectDriver(Driver):
         original = str(record["orig"])
         origmac = record.get("origmac")
         mac = parse_mac(origmac) if isinstance(origmac, str) else None
+        alias = str(record.get("origalias", ""))
+        wiphy, wdev = record.get("phy"), record.get("wdev")
         with NetNS.current() as home:
-            give_back(nl, link.name, home.fd, original, mac, str(record.get("origalias", "")))
+            if isinstance(wiphy, int) and isinstance(wdev, int):
+                from ..netlink.socket import NetlinkSocket
+
+                with NetlinkSocket() as host:
+                    give_back_phy(
+                        guest.netns, nl, host, home.fd, (wiphy, wdev), original, mac, alias
+                    )
+            else:
+                give_back(nl, link.name, home.fd, original, mac, alias)
         forget(inode, link.index)
+        if isinstance(wiphy, int):
+            phy = str(record.get("phyname") or f"phy#{wiphy}")
+            return (
+                f"iw phy {phy} set netns 1  # in {guest.label}; {link.name} back as {original}",
+                f"{link.name} (given back to the host as {original}, with {phy})",
+            )
         return (
             f"ip link set {link.name} netns 1 name {original}",
             f"{link.name} (given back to the host as {original})",
@@ -102,9 +117,18 @@ def _plan(ctx: AttachContext) -> list[Step]:
     assert nic is not None
     spec = ctx.spec
     name = spec.container_ifname
-    steps = [
-        Step(f"ip link set {nic.name} netns {ctx.ns_word} name {name}", lambda rb: _move(ctx, rb)),
-    ]
+    from .wireless import wireless_phy
+
+    phy = wireless_phy(nic.name)
+    if phy:
+        steps = _phy_steps(ctx, phy)
+    else:
+        steps = [
+            Step(
+                f"ip link set {nic.name} netns {ctx.ns_word} name {name}",
+                lambda rb: _move(ctx, rb),
+            ),
+        ]
     if spec.mtu is not None or spec.mac is not None:
         extra = (f" mtu {spec.mtu}" if spec.mtu else "") + (
             f" address {format_mac(spec.mac)}" if spec.mac else ""
@@ -163,6 +187,162 @@ def _move(ctx: AttachContext, rollback: Rollback) -> None:
     rollback.push(f"ip link set {name} netns 1 name {original}", undo)
 
 
+# -- a Wi-Fi NIC moves with its wiphy ----------------------------------------------------
+
+
+class _MovedPhy:
+    """What the phy's move found, for the rename after it: the wiphy, the NIC's wdev id
+    (kernel-set, kept across namespaces), and its index in the guest."""
+
+    __slots__ = ("index", "wdev", "wiphy")
+
+    def __init__(self) -> None:
+        self.wiphy = -1
+        self.wdev = -1
+        self.index = 0
+
+
+def _phy_steps(ctx: AttachContext, phy: str) -> list[Step]:
+    """Move the wiphy (the NIC and every other interface of it go along), then rename
+    the NIC inside the guest: a Wi-Fi netdev is netns-local, rtnetlink cannot move it."""
+    from .wireless import phy_sharing_warning
+
+    nic = ctx.uplink
+    assert nic is not None
+    name = ctx.spec.container_ifname
+    moved = _MovedPhy()
+    steps = [
+        Step(
+            f"iw phy {phy} set netns {_iw_netns(ctx.guest)}",
+            lambda rb: _move_phy(ctx, rb, phy, moved),
+        ),
+        Step(
+            ctx.in_guest(f"ip link set {nic.name} down name {name}"),
+            lambda rb: _rename_in_guest(ctx, moved),
+        ),
+    ]
+    warning = phy_sharing_warning(nic.name, phy)
+    if warning:
+        note = warning
+        steps.insert(0, Step(f"# warning: {note}", lambda rb: rb.notes.append(note)))
+    return steps
+
+
+def _iw_netns(guest: Guest) -> str:
+    """How ``iw phy PHY set netns ...`` names the guest: a pid, or ``name NETNS``."""
+    if guest.pid is not None:
+        return str(guest.pid)
+    if guest.runtime == "netns" and not guest.name.startswith("/"):
+        return f"name {guest.name}"
+    return f"name {guest.netns.path}"
+
+
+def _move_phy(ctx: AttachContext, rollback: Rollback, phy: str, moved: _MovedPhy) -> None:
+    from ..nl80211 import Nl80211
+
+    nic = ctx.uplink
+    assert nic is not None
+    name = ctx.spec.container_ifname
+    inode = ctx.guest.netns.inode
+    guest_nl = ctx.guest_nl
+    if guest_nl.link(name) is not None:  # before the phy moves, not after
+        raise HostStateError(
+            f"interface {name} already exists in {ctx.guest.label}",
+            hint="choose another container interface name with -i",
+        )
+    with Nl80211() as wifi:
+        # the kernel's word, by index, on which wiphy and wdev the NIC is (sysfs named it)
+        iface = wifi.interface(ifindex=nic.index)
+        if iface is None:
+            raise HostStateError(f"{nic.name}: nl80211 reports no wiphy for it ({phy} in sysfs)")
+        moved.wiphy, moved.wdev = iface.wiphy, iface.wdev
+        record = {**_record(ctx, nic), "phy": iface.wiphy, "phyname": phy, "wdev": iface.wdev}
+        _save(inode, nic.index, record)  # before the move: see _move
+        try:
+            wifi.move_wiphy(iface.wiphy, ctx.guest.netns.fd, obj=f"{phy} into {ctx.guest.label}")
+        except BaseException:
+            forget(inode, nic.index)
+            raise
+    home = ctx.home_netns()
+    moved.index = nic.index
+    alias = nic.alias or ""
+
+    def undo() -> None:
+        give_back_phy(
+            ctx.guest.netns, guest_nl, ctx.host, home.fd, (moved.wiphy, moved.wdev), nic.name,
+            None, alias,
+        )  # fmt: skip
+        forget(inode, moved.index)
+
+    rollback.push(ctx.in_guest(f"iw phy {phy} set netns 1  # {nic.name} back as it was"), undo)
+    with Nl80211.inside(ctx.guest.netns) as wifi:
+        there = wifi.interface(wdev=moved.wdev)
+    if there is None:
+        raise HostStateError(f"{nic.name} is not in {ctx.guest.label} after {phy} moved there")
+    if there.ifindex != nic.index:  # the guest had that index taken: the kernel chose another
+        _save(inode, there.ifindex, {**record, "index": there.ifindex})
+        forget(inode, nic.index)
+        moved.index = there.ifindex
+
+
+def _rename_in_guest(ctx: AttachContext, moved: _MovedPhy) -> None:
+    """The NIC came into the guest under its own name (or ``wlan%d``): down, then the
+    container interface name. The undo of the move renames it back on the host."""
+    name = ctx.spec.container_ifname
+    nl = ctx.guest_nl
+    obj = f"{name} in {ctx.guest.label}"
+    nl.request(m.set_link(moved.index, up=False), op="bring down", obj=obj)
+    nl.request(rename_link(moved.index, name), op="rename", obj=obj)
+    ctx.guest_index = moved.index
+
+
+def rename_link(index: int, name: str) -> m.Request:
+    """``ip link set IF name NAME`` (the link must be down)."""
+    return (
+        m.RTM_NEWLINK,
+        m.NLM_F_REQUEST | m.NLM_F_ACK,
+        m.ifinfomsg(index) + m.IFLA.encode([("IFLA_IFNAME", name)]),
+    )
+
+
+def give_back_phy(
+    guest_ns: NetNS,
+    guest_nl: NetlinkSocket,
+    host: NetlinkSocket,
+    home_fd: int,
+    ids: tuple[int, int],
+    original: str,
+    mac: bytes | None,
+    alias: str,
+) -> None:
+    """Move a wiphy from the guest back to the host (asked from inside the guest: a
+    wiphy moves from where it is), and its NIC (``ids``: wiphy, wdev) under its
+    original name, MAC and alias. The phy's other interfaces come back as they are."""
+    from ..nl80211 import WIPHY_GONE, Nl80211
+
+    wiphy, wdev = ids
+    with Nl80211.inside(guest_ns) as wifi:
+        iface = wifi.interface(wdev=wdev)
+        if iface is not None:
+            obj = f"{iface.ifname} in {guest_ns.label}"
+            guest_nl.request(m.set_link(iface.ifindex, up=False), op="bring down", obj=obj)
+            guest_nl.request(
+                m.set_link(iface.ifindex, address=mac, alias=alias), op="restore", obj=obj
+            )
+        try:
+            wifi.move_wiphy(wiphy, home_fd, obj=f"wiphy {wiphy} back to the host")
+        except NetlinkError as exc:
+            if exc.errno not in WIPHY_GONE:
+                raise
+            # not in the guest (its namespace went, and the kernel gave it back): rename only
+    with Nl80211() as wifi:
+        back = wifi.interface(wdev=wdev)
+    if back is not None and back.ifname != original:
+        host.request(
+            rename_link(back.ifindex, original), op="rename", obj=f"{back.ifname} to {original}"
+        )
+
+
 # -- the host-side record of a moved NIC ------------------------------------------------
 
 RECORD_DIR = ROOT + "/direct"
@@ -213,6 +393,9 @@ def _not_genuine(guest: Guest, index: int, record: dict[str, object]) -> str | N
     from the host's table), and compares what only the kernel sets."""
     from ..netlink.socket import NetlinkSocket
 
+    wiphy = record.get("phy")
+    if wiphy is not None:
+        return _phy_not_genuine(guest, index, record)
     with NetlinkSocket() as host:
         seen = host.link(index=index, netnsid=host_nsid(host, guest.netns.fd))
     if seen is None:
@@ -222,6 +405,22 @@ def _not_genuine(guest: Guest, index: int, record: dict[str, object]) -> str | N
     peer = (seen.link, seen.link_netnsid) if seen.link_netnsid is not None else (None, None)
     if peer != (record["peer"], record["peer_nsid"]):
         return "it is not linked where the NIC pipework moved was"
+    return None
+
+
+def _phy_not_genuine(guest: Guest, index: int, record: dict[str, object]) -> str | None:
+    """For a NIC moved with its wiphy: the recorded wiphy must be in the guest's
+    namespace (a guest cannot create a wiphy; indexes are never reused), and the
+    interface ``index`` must be the recorded wdev of it (kernel-set: a Wi-Fi interface
+    the guest added to the phy has another). Asked over an nl80211 socket in the guest."""
+    from ..nl80211 import Nl80211
+
+    with Nl80211.inside(guest.netns) as wifi:
+        if record["phy"] not in wifi.wiphys():
+            return f"wiphy {record.get('phyname') or record['phy']} is not in the guest"
+        iface = wifi.interface(ifindex=index)
+    if iface is None or iface.wdev != record.get("wdev"):
+        return "it is not the Wi-Fi interface pipework moved"
     return None
 
 

@@ -4,8 +4,9 @@ An access point (and the 802.11 standard's three-address frames) accepts frames
 from the one MAC address that associated: a macvlan's own MACs are dropped
 upstream, so its guests get no DHCP lease and no traffic. An ipvlan (``l2``)
 shares the parent's MAC and works. A Wi-Fi netdev cannot change namespace by
-itself either (the kernel marks it netns-local): its wiphy moves, and every
-interface of that phy with it (``iw phy PHY set netns``).
+itself either (the kernel marks it netns-local): ``--direct-phys`` moves its wiphy
+(``iw phy PHY set netns``, nl80211.py), and every interface of that phy goes with it.
+A driver with only the old wireless extensions has no wiphy, and cannot move at all.
 """
 
 from __future__ import annotations
@@ -45,12 +46,33 @@ def macvlan_warning(name: str, root: str = SYSFS_NET) -> str | None:
     )
 
 
-def direct_refusal(name: str, phy: str) -> str:
-    """Why ``--direct-phys`` does not move a Wi-Fi NIC, and how to move it."""
-    which = phy or "its phy (iw dev " + name + " info)"
+def phy_interfaces(phy: str, root: str = SYSFS_NET) -> list[str]:
+    """The interfaces of ``root`` (sysfs ``class/net``) that belong to the wiphy ``phy``:
+    they all change namespace when it does."""
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    return [name for name in names if wireless_phy(name, root) == phy]
+
+
+def phy_sharing_warning(name: str, phy: str, root: str = SYSFS_NET) -> str | None:
+    """The warning for ``--direct-phys`` of ``name`` when its wiphy has other
+    interfaces on the host, which the move takes into the guest too."""
+    others = [other for other in phy_interfaces(phy, root) if other != name]
+    if not others:
+        return None
     return (
-        f"{name} is a Wi-Fi interface: the kernel moves it only with its wiphy {which}, "
-        f"and every interface of that phy with it: iw phy {phy or 'PHY'} set netns PID "
-        "(needs iw, and the guest's PID), then pipework's addresses with the guest's "
-        "interface name; or an ipvlan on it (--ipvlan-mode l2). See docs/traps.md"
+        f"{name} moves with its wiphy {phy}, and so do the other interfaces of {phy}: "
+        f"{', '.join(others)} (they come back with detach)"
+    )
+
+
+def wext_refusal(name: str) -> str:
+    """Why ``--direct-phys`` does not move a Wi-Fi NIC whose driver has no wiphy."""
+    return (
+        f"{name} is a Wi-Fi interface whose driver shows only the old wireless "
+        "extensions (no phy80211 in sysfs): the kernel moves a Wi-Fi interface only "
+        "with its wiphy, and this one has none; an ipvlan on it works "
+        "(--ipvlan-mode l2). See docs/traps.md"
     )
