@@ -95,16 +95,16 @@ def test_direct_phys_moves_a_wifi_nic_with_its_phy_and_detach_gives_it_back(make
     assert not _records()
 
 
-def test_a_failed_attach_gives_the_phy_back(make_netns, radio):
+def test_a_failed_attach_gives_the_phy_back_as_it_was(make_netns, radio):
     nic, phy = radio
     ns = make_netns()
     before = _host_state(nic)
-    # step 1 moves the phy, step 2 renames the netdev in the guest: fail after both
+    # steps: move the phy, rename the netdev in the guest, set its MAC; fail after them
     res = pipework(
-        "--direct-phys", nic, "-i", "eth1", ns, "198.51.100.42/24",
-        env={"PIPEWORK_INJECT_FAULT": "3"},
+        "--direct-phys", nic, "-i", "eth1", ns, "198.51.100.42/24", "02:00:c6:33:64:2a",
+        env={"PIPEWORK_INJECT_FAULT": "4"},
     )  # fmt: skip
-    assert res.returncode == 1 and "injected fault at step 3" in res.stderr, res.stderr
+    assert res.returncode == 1 and "injected fault at step 4" in res.stderr, res.stderr
     assert _guest_phy(ns, "eth1") is None
     assert _wifi_netdevs().get(nic) == phy
     assert _host_state(nic) == before

@@ -266,11 +266,12 @@ def _move_phy(ctx: AttachContext, rollback: Rollback, phy: str, moved: _MovedPhy
     home = ctx.home_netns()
     moved.index = nic.index
     alias = nic.alias or ""
+    mac = nic.address if ctx.spec.mac is not None else None  # a later step changes it
 
     def undo() -> None:
         give_back_phy(
             ctx.guest.netns, guest_nl, ctx.host, home.fd, (moved.wiphy, moved.wdev), nic.name,
-            None, alias,
+            mac, alias,
         )  # fmt: skip
         forget(inode, moved.index)
 
