@@ -283,6 +283,7 @@ def test_ls_lists_the_shim_with_its_routes(make_netns):
     shims = [r for r in rows if r["runtime"] == "shim"]
     assert len(shims) == 1
     assert shims[0]["host_ifname"] == "pws-pwtnic0" and shims[0]["bridge"] == nic
+    assert shims[0]["guest"] == f"shim:{nic}"  # what detach takes
     assert shims[0]["addresses"] == ["198.51.100.2/32"]
     assert shims[0]["segment"]["routes"] == ["198.51.100.12/32"]
 
@@ -299,8 +300,19 @@ def test_detach_and_shim_remove_leave_nothing(make_netns):
     assert "198.51.100.13 dev pws-pwtnic0" in _host_state(host)[2]
     assert _pw(host, "detach", f"netns:{guest}").returncode == 0
     assert "198.51.100.13" not in _host_state(host)[2]  # the guest's route went with it
-    res = _pw(host, "shim", nic, "--remove")
+    res = _pw(host, "detach", f"shim:{nic}", "-v")
     assert res.returncode == 0, res.stderr
+    assert f"ip link del pws-{nic}" in res.stderr and f"removed pws-{nic}" in res.stdout
+    assert _host_state(host) == clean
+    res = _pw(host, "detach", f"shim:{nic}")  # gone already: nothing to do, not an error
+    assert res.returncode == 0 and "nothing to do" in res.stdout
+
+
+def test_shim_remove_is_the_same_as_detach(make_netns):
+    host, nic = _macvlan_host(make_netns)
+    clean = _host_state(host)
+    assert _pw(host, "shim", nic, "198.51.100.2/32").returncode == 0
+    assert _pw(host, "shim", nic, "--remove").returncode == 0
     assert _host_state(host) == clean
 
 
@@ -361,6 +373,7 @@ def test_the_shim_example_of_the_docs_runs_as_written(make_netns):
     """The only changes: eth0 is the test's veth, web and db are named netns."""
     host, nic = _macvlan_host(make_netns)
     names = {"eth0": nic, "web": f"netns:{make_netns()}", "db": f"netns:{make_netns()}"}
+    names["shim:eth0"] = f"shim:{nic}"
     clean = _host_state(host)
     lines = _doc_lines("## The host cannot reach its own macvlan guests")
     assert [w[0] for w in lines].count("ping") == 3

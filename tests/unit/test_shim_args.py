@@ -53,3 +53,26 @@ def test_the_shim_mark_is_not_a_veth_mark():
     assert parse_shim_mark(mark) == {"kind": "shim", "parent": "eth0", "auto": "1"}
     assert parse_veth_mark(mark) is None
     assert parse_shim_mark("pipework bridge") is None
+
+
+def test_detach_takes_shim_nic():
+    from pipework.cli.modern import parse_modern
+
+    command = parse_modern(["detach", "shim:eth0", "-v"])
+    assert command.values["shim"] == "eth0" and command.guest is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["detach", "shim:eth0", "--all"],
+        ["detach", "shim:eth0", "--ifname", "eth1"],
+        ["detach", "shim:"],
+        ["detach", "shim:" + "x" * 16],
+    ],
+)
+def test_detach_shim_refuses_what_it_cannot_do(argv):
+    from pipework.cli.modern import parse_modern
+
+    with pytest.raises(UsageError):
+        parse_modern(argv)

@@ -58,14 +58,13 @@ def test_no_matching_rule_refuses_naming_the_file():
     assert decide(POLICY, "ovs", "ovsbr0") == "no rule of /etc/pipework/policy.conf allows it"
 
 
-def test_the_default_allows_containers_linux_bridges_only():
+def test_the_default_allows_linux_bridges_only_from_every_source():
     guests = ("docker:web",)
-    assert DEFAULT.decide("bridge", "br1", "label", guests) == DEFAULT.rules[1]
-    for kind, interface in (("macvlan", "eth0"), ("direct", "eth0"), ("ovs", "ovsbr0")):
-        refusal = DEFAULT.decide(kind, interface, "label", guests)
-        assert isinstance(refusal, str) and "Linux bridges only" in refusal
-    # the attachments.d files are root's: anything
-    assert DEFAULT.decide("macvlan", "eth0", "file", guests) == DEFAULT.rules[0]
+    for source in ("label", "env", "file"):
+        assert DEFAULT.decide("bridge", "br1", source, guests) == DEFAULT.rules[0]
+        for kind, interface in (("macvlan", "eth0"), ("direct", "eth0"), ("ovs", "ovsbr0")):
+            refusal = DEFAULT.decide(kind, interface, source, guests)
+            assert isinstance(refusal, str) and "Linux bridges only" in refusal
 
 
 @pytest.mark.parametrize(
@@ -131,6 +130,11 @@ def test_the_example_of_docs_watch_md_decides_as_it_says():
     assert not isinstance(refused, str) and not refused.allow
     assert refused.where.endswith(":3") and refused.text == "deny direct-phys ens*"
     assert text.count(f"{refused.where}: {refused.text}") == 1  # the sample log line
+    files = ("lxc:web",)
+    opts = ("allow-forward",)
+    mine = policy.decide("ovs", "ovsbr9", "file", files, opts)
+    assert not isinstance(mine, str) and mine.allow and mine.where.endswith(":8")
+    assert not policy.decide("macvlan", "eth0", "file", files).allow  # type: ignore[union-attr]
 
 
 def test_an_option_a_rule_does_not_list_is_refused():
@@ -144,10 +148,10 @@ def test_an_option_a_rule_does_not_list_is_refused():
     assert not isinstance(plain, str) and plain.allow
 
 
-def test_the_default_gives_containers_no_option_and_files_every_one():
+def test_the_default_gives_no_option_to_any_source():
     asked = ("allow-forward", "vlan-filtering")
-    assert isinstance(DEFAULT.decide("bridge", "br1", "label", ("docker:web",), asked), str)
-    assert DEFAULT.decide("bridge", "br1", "file", ("lxc:web",), asked) == DEFAULT.rules[0]
+    for source in ("label", "env", "file"):
+        assert isinstance(DEFAULT.decide("bridge", "br1", source, ("lxc:web",), asked), str)
 
 
 def test_the_options_a_declaration_asks_for():

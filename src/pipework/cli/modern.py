@@ -140,8 +140,9 @@ VERBS = {
     "detach": Verb(
         "detach",
         "Remove what pipework attached to GUEST (the guest end goes with the host end). "
-        "Nothing left to remove is not an error.",
-        "GUEST [--ifname NAME | --all]",
+        "Nothing left to remove is not an error. shim:NIC removes the host shim on NIC "
+        "(pipework shim) with its routes.",
+        "GUEST [--ifname NAME | --all] | shim:NIC",
         [
             Opt("--ifname", "the interface inside the guest (default eth1)", "NAME"),
             Opt("--all", "every interface pipework attached to GUEST"),
@@ -324,6 +325,12 @@ def parse_modern(argv: list[str]) -> ModernCommand | VerbHelp:
         raise UsageError(f"pipework {verb.name} takes {what} (see --help)")
     if verb.name == "link":
         values["ends"] = positional
+        return ModernCommand(verb.name, None, None, values)
+    if verb.name == "detach" and positional[0].startswith("shim:"):
+        # a host shim (pipework shim) is listed by ls as runtime shim, guest NIC
+        if values.get("all") or "ifname" in values:
+            raise UsageError("pipework detach shim:NIC takes neither --ifname nor --all")
+        values["shim"] = check_ifname(positional[0][len("shim:") :], "shim NIC")
         return ModernCommand(verb.name, None, None, values)
     guest = parse_guest_ref(positional[0]) if wanted == 1 else None
     spec = _attach_spec(guest, values) if verb.name == "attach" and guest is not None else None

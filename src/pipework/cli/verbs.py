@@ -98,6 +98,8 @@ def _attach(command: ModernCommand) -> int:
 def _detach(command: ModernCommand) -> int:
     from ..ops.detach import detach
 
+    if command.values.get("shim"):
+        return _detach_shim(command, str(command.values["shim"]))
     assert command.guest is not None
     ifname = str(command.values.get("ifname") or "eth1")
     removed = detach(
@@ -113,6 +115,20 @@ def _detach(command: ModernCommand) -> int:
     else:
         which = "nothing" if command.flag("all") else f"no {ifname}"
         _print(f"{command.guest} has {which} attached by pipework; nothing to do")
+    return 0
+
+
+def _detach_shim(command: ModernCommand, nic: str) -> int:
+    from ..ops.shim import remove_shim, say_command
+
+    removed = remove_shim(nic, say_command if command.flag("verbose") else (lambda _t: None))
+    names = [removed] if removed else []
+    if command.flag("json"):
+        _print_json({"guest": f"shim:{nic}", "removed": names})
+    elif removed:
+        _print(f"detached shim:{nic}: removed {names[0]}")
+    else:
+        _print(f"no shim of pipework's on {nic}; nothing to do")
     return 0
 
 

@@ -5,7 +5,7 @@ read through the host's netlink socket with the peer's namespace id, so listing
 never enters a guest and never needs the guest to be resolvable. Where the host
 end hangs off is its driver's to say (an OVS port's bridge is in OVS's database; a
 VXLAN segment's VNI and remote are on its device). A host shim (``pipework shim``)
-is listed too, as guest ``host`` of runtime ``shim``, with its routes to the guests.
+is listed too, as runtime ``shim`` with its NIC as the guest, with its routes to the guests.
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ def _describe(
 
 
 def _describe_shim(sock: NetlinkSocket, link: m.Link, names: dict[int, str]) -> Seen:
-    """A shim as ``ls`` lists it: guest ``host``, runtime ``shim``, its parent as the
-    bridge, and the routes through it."""
+    """A shim as ``ls`` lists it: runtime ``shim``, its parent NIC as the guest (so
+    ``detach shim:NIC`` removes it) and as the bridge, and the routes through it."""
     from ..drivers.shim import host_routes
     from ..inet import IPAddress
 
@@ -135,7 +135,7 @@ def _describe_shim(sock: NetlinkSocket, link: m.Link, names: dict[int, str]) -> 
         if r.dst is not None
     ]
     return Seen(
-        guest="host",
+        guest="shim:" + names.get(link.link or 0, "?"),  # what detach takes to remove it
         runtime="shim",
         container_ifname=link.name,
         netns_inode=0,

@@ -1,7 +1,7 @@
 """``pipework shim``: give the host a way to its own macvlan guests (see drivers/shim.py).
 
     pipework shim NIC ADDRESS/PREFIX [--route NET/PREFIX]... [-v]
-    pipework shim NIC --remove [-v]
+    pipework shim NIC --remove [-v]      (the same as pipework detach shim:NIC)
 
 The first makes (or completes: running it again changes nothing) the shim
 ``pws-NIC`` with the address and routes; guests that attach later get their host
@@ -27,7 +27,8 @@ Give the host a way to its macvlan guests on NIC (the kernel passes nothing betw
 a NIC and its macvlans): a macvlan in bridge mode on NIC, pws-NIC, marked as
 pipework's, with ADDRESS and a host route to every macvlan guest that attaches on
 NIC from now on; --route adds a route through it (the subnet of guests already
-there). pipework ls lists it; --remove removes it with its routes; -v prints each
+there). pipework ls lists it; pipework detach shim:NIC (or --remove) removes it
+with its routes; -v prints each
 change as the equivalent ip command.
 
 example:
@@ -99,9 +100,9 @@ def run_shim_verb(args: Sequence[str]) -> int:
     if request is None:
         sys.stdout.write(USAGE)
         return 0
-    say: Callable[[str], None] = _say if request.verbose else (lambda _text: None)
+    say: Callable[[str], None] = say_command if request.verbose else (lambda _text: None)
     if request.remove:
-        if not remove_shim(request.nic, say):
+        if remove_shim(request.nic, say) is None:
             sys.stderr.write(f"pipework: no shim of pipework's on {request.nic}; nothing to do\n")
         return 0
     assert request.address is not None
@@ -109,7 +110,7 @@ def run_shim_verb(args: Sequence[str]) -> int:
     return 0
 
 
-def _say(text: str) -> None:
+def say_command(text: str) -> None:
     sys.stderr.write(f"+ {text}\n")
 
 
@@ -145,8 +146,9 @@ def make_shim(
         rollback.forget()
 
 
-def remove_shim(nic: str, say: Callable[[str], None]) -> bool:
-    """Remove pipework's shim on ``nic`` (its routes go with it); False: there was none."""
+def remove_shim(nic: str, say: Callable[[str], None]) -> str | None:
+    """Remove pipework's shim on ``nic`` (its routes go with it); its name, or None when
+    there was none."""
     from ..drivers.shim import find_shim
     from ..netlink.socket import NetlinkSocket
 
@@ -154,7 +156,7 @@ def remove_shim(nic: str, say: Callable[[str], None]) -> bool:
         parent = nl.link(nic)
         shim = find_shim(nl, parent) if parent is not None else None
         if shim is None:
-            return False
+            return None
         say(f"ip link del {shim.name}")
         nl.delete_link(shim.index, obj=f"shim {shim.name}")
-        return True
+        return shim.name

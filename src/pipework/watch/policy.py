@@ -3,11 +3,10 @@
 Whoever can start a container can label it, and a label is carried out by root: a
 declaration is a request, not an order. ``/etc/pipework/policy.conf`` says which
 host interfaces, of which kinds, declarations may use, per source (labels,
-``pipework_cmd*`` variables, files) and guest name pattern. Without the file, what
-a container declares itself (labels, variables) may use Linux bridges only: never a
-NIC (macvlan, ipvlan, ``--direct-phys``), an OVS bridge, a VXLAN segment or a dummy
-interface; the attachments.d files, which only root can write, anything. With the
-file, its rules alone decide, files included.
+``pipework_cmd*`` variables, files) and guest name pattern. Without the file, every
+declaration may use Linux bridges only: never a NIC (macvlan, ipvlan,
+``--direct-phys``), an OVS bridge, a VXLAN segment or a dummy interface, and none of
+the OPTIONS below. With the file, its rules alone decide.
 
 The format, one rule a line, ``#`` comments, the first rule that matches decides::
 
@@ -111,21 +110,12 @@ class PolicyError(ValueError):
     """A line that is no rule: the whole policy is refused (nothing allowed)."""
 
 
+#: Without the file, every declaration (root's files included: the issue of a
+#: shared host is that declarations are requests) may plug a guest into a Linux
+#: bridge, and nothing else; the operator who wants more writes the rule.
 DEFAULT = Policy(
-    (
-        Rule(
-            True,
-            ("*",),
-            ("*",),
-            ("file",),
-            (),
-            "the default policy",
-            "allow * * from file with *",
-            ("*",),
-        ),
-        Rule(True, ("bridge",), ("*",), (), (), "the default policy", "allow bridge *"),
-    ),
-    f"the default policy (no {DEFAULT_PATH}) allows containers Linux bridges only",
+    (Rule(True, ("bridge",), ("*",), (), (), "the default policy", "allow bridge *"),),
+    f"the default policy (no {DEFAULT_PATH}) allows Linux bridges only",
 )
 
 
