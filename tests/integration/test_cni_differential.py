@@ -103,6 +103,12 @@ def sides(
     tmp_path: Path,
 ) -> tuple[Side, Side]:
     require(os.access(REFERENCE, os.X_OK), f"{REFERENCE} (containernetworking-plugins)")
+    # The reference's isGateway turns forwarding on host-wide (ipv4 ip_forward, ipv6
+    # all.forwarding, which adds each interface's subnet-router anycast route): put
+    # the host's own values back, so the host is left as it was found.
+    for path in ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"):
+        value = Path(path).read_text()
+        cleanup.add(f"{path} = {value.strip()}", lambda p=path, v=value: Path(p).write_text(v))
     made = []
     for kind in ("bridge", "pipework"):
         bridge = unique("pwtbr")

@@ -61,8 +61,11 @@ def build_offline(tool: str, base: str, image: str) -> tuple[int, float]:
     # Docker 20.10's builder has no 'never' (false: no newer base looked for); the base
     # was just imported, so neither looks anything up
     never = "--pull=false" if tool == "docker" else "--pull=never"
+    # Podman runs RUN steps on its default network, making the host bridge
+    # cni-podman0 the first time; offline, no step needs a network at all
+    network = ["--network=none"] if tool == "podman" else []
     res = subprocess.run(
-        [tool, "build", "-q", never, "--build-arg", f"BASE={base}",
+        [tool, "build", "-q", never, *network, "--build-arg", f"BASE={base}",
          "-f", "contrib/container/Containerfile", "-t", image, "-"],
         input=build_context(), capture_output=True, check=False, timeout=300,
     )  # fmt: skip
